@@ -1,0 +1,130 @@
+"""NVSF-A, the action-perception loop: a recurrent action plan that decides what to look at.
+
+Per tick::
+
+    gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
+    tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
+    readout   = cross-attention(query = W_q plan, keys/values = tokens)
+    plan      = GRU([readout, previous action], plan)
+    action    = tanh(W_a plan)
+
+The gate is decided from the previous plan *before* any encoder runs, which is what lets it
+save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
+(deployment: run encoder m when p_m > gate_threshold), ``sample`` (Bernoulli, for the
+reinforcement-learning trainer, which uses ``PolicyOutput.gate_log_prob`` with a compute penalty).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..backends.energy import ComputeCost
+from ..observation import MODALITIES
+from ..preprocess import FusionInputs
+from .base import ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State, require_positive
+from .encoders import SummaryEncoders
+from .layers import linear_macs
+
+GATE_MODES = ('all', 'threshold', 'sample')
+
+
+@dataclass(frozen=True)
+class NVSFAConfig(ArchitectureConfig):
+    d_model: int = 32             # width of each sensor token and of the attention readout
+    d_plan: int = 64              # GRU state size: the action plan
+    gate_mode: str = 'threshold'  # default gate mode at deployment; see the module docstring
+    gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive(self, 'd_model', 'd_plan')
+        if self.gate_mode not in GATE_MODES:
+            raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
+        if not 0.0 < self.gate_threshold < 1.0:
+            raise ValueError(f'NVSFAConfig.gate_threshold must be in (0, 1), got {self.gate_threshold}')
+
+
+@ARCHITECTURES.register('nvsf_a')
+class NVSFActionPerception(FusionArchitecture):
+    key = 'nvsf_a'
+    config_class = NVSFAConfig
+
+    def __init__(self, config: NVSFAConfig):
+        super().__init__(config)
+        c, d = config, config.d_model
+        self.encoders = SummaryEncoders(c.preprocess, MODALITIES, d)
+        self.modality_embedding = nn.Parameter(torch.zeros(len(MODALITIES), d))
+        nn.init.normal_(self.modality_embedding, std=0.02)
+        self.gate = nn.Linear(c.d_plan + c.action_dim, len(MODALITIES))
+        nn.init.constant_(self.gate.bias, 3.0)   # start with every encoder on: cloning sees all senses
+        self.query = nn.Linear(c.d_plan, d)
+        self.value = nn.Linear(d, d)
+        self.core = nn.GRUCell(d + c.action_dim, c.d_plan)
+        self.head = nn.Linear(c.d_plan, c.action_dim)
+        self.gate_mode = c.gate_mode
+
+    @property
+    def gate_mode(self) -> str:
+        return self._gate_mode
+
+    @gate_mode.setter
+    def gate_mode(self, mode: str) -> None:
+        if mode not in GATE_MODES:
+            raise ValueError(f'gate_mode must be one of {GATE_MODES}, got {mode!r}')
+        self._gate_mode = mode
+
+    def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
+        c = self.config
+        return (torch.zeros(batch_size, c.d_plan, device=device),        # plan
+                torch.zeros(batch_size, c.action_dim, device=device))    # previous action
+
+    def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities)."""
+        logits = self.gate(plan_and_action)                                     # (B, M)
+        if self.gate_mode == 'all':
+            chosen = torch.ones_like(valid)
+        elif self.gate_mode == 'sample':
+            chosen = torch.bernoulli(torch.sigmoid(logits.detach())).bool()
+        else:
+            chosen = torch.sigmoid(logits) > self.config.gate_threshold
+        # A missing modality is never run and not part of the decision the gate is credited for.
+        log_prob = torch.where(chosen, F.logsigmoid(logits), F.logsigmoid(-logits))
+        return chosen & valid, (log_prob * valid).sum(dim=1)
+
+    def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
+        plan, previous_action = state
+        b, d = inputs.batch_size, self.config.d_model
+        plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
+        gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
+        tokens = plan.new_zeros(b, len(MODALITIES), d)                          # (B, M, D)
+        encoder_macs = 0
+        for index, name in enumerate(MODALITIES):
+            rows = gate[:, index].nonzero().squeeze(1)                          # (R,)
+            if rows.numel() == 0:
+                continue                                                        # skipped: no compute at all
+            tokens = tokens.index_put((rows, torch.full_like(rows, index)),
+                                      self.encoders.encode(name, inputs, rows))
+            encoder_macs += self.encoders.macs(name, rows.numel())
+        tokens = tokens + self.modality_embedding
+        query = self.query(plan)[:, None, :]                                    # (B, 1, D)
+        scores = (query @ tokens.transpose(1, 2)).squeeze(1) / math.sqrt(d)    # (B, M)
+        weights = torch.softmax(scores.masked_fill(~gate, float('-inf')), dim=1)
+        weights = torch.nan_to_num(weights, nan=0.0)                            # no encoder ran: empty readout
+        readout = (weights[:, None, :] @ self.value(tokens)).squeeze(1)        # (B, D)
+        plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
+        action = torch.tanh(self.head(plan))                                    # (B, A)
+        cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
+        return PolicyOutput(action=action, state=(plan, action), cost=cost,
+                            gate_log_prob=gate_log_prob, gate=gate)
+
+    def _fixed_macs(self, b: int) -> int:
+        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head."""
+        m, d, c = len(MODALITIES), self.config.d_model, self.config
+        gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
+        attention = 2 * b * m * d
+        return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
+                + attention + gru + linear_macs(self.head, b))

@@ -1,0 +1,132 @@
+"""NVSF-H, the hybrid neuromorphic architecture: coarse global tokens plus spiking event patches.
+
+Per tick::
+
+    global tokens  = one small MLP token each for camera thumbnail, wrench, tactile, audio, proprio
+    event patches  = (T, 2, p, p) spatio-temporal patches of the event frames; only those with at
+                     least ``patch_threshold`` events are selected (0..P of them, varying per tick)
+    patch tokens   = Linear(spike counts of SpikingPatchNet(binary patch spikes over T steps))
+    decoder        = transformer over [memory | global tokens | selected patch tokens | action query]
+
+The spiking net is the only part that ``loihi_sim`` runs on (simulated) Loihi; the rest stays on
+the host CPU, as it would beside a real chip. Its float twin is trained with surrogate gradients.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..backends.energy import ComputeCost
+from ..preprocess import FusionInputs
+from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State,
+                   modality_index, require_divisible, require_positive)
+from .encoders import SummaryEncoders
+from .layers import TransformerBlock, linear_macs, patchify_volume, transformer_macs
+from .spiking import SpikingPatchNet
+
+GLOBAL_MODALITIES = ('camera', 'wrench', 'tactile', 'audio', 'proprio')
+
+
+@dataclass(frozen=True)
+class NVSFHConfig(ArchitectureConfig):
+    d_model: int = 48           # width of every token
+    n_heads: int = 4            # attention heads per block
+    n_layers: int = 2           # decoder blocks
+    d_ff: int = 96              # hidden width of each block's MLP
+    event_patch: int = 8        # event patch side on the event raster, pixels
+    patch_threshold: int = 4    # events a patch needs in the window to be selected
+    snn_hidden: int = 64        # hidden LIF neurons per patch
+    snn_out: int = 32           # output LIF neurons per patch; their spike counts are the patch feature
+    snn_beta: float = 0.8       # LIF voltage decay per step (Loihi dv = round((1 - beta) * 4096))
+    snn_threshold: float = 1.0  # LIF firing threshold
+
+    def __post_init__(self):
+        super().__post_init__()
+        require_positive(self, 'd_model', 'n_heads', 'n_layers', 'd_ff', 'event_patch', 'patch_threshold',
+                         'snn_hidden', 'snn_out', 'snn_threshold')
+        require_divisible(self, 'd_model', 'n_heads')
+        if not 0.0 < self.snn_beta <= 1.0:
+            raise ValueError(f'NVSFHConfig.snn_beta must be in (0, 1], got {self.snn_beta}')
+        if self.preprocess.events.representation != 'frames':
+            raise ValueError("NVSFHConfig needs preprocess.events.representation 'frames' (spikes per polarity), "
+                             f'got {self.preprocess.events.representation!r}')
+        if self.preprocess.events.grid % self.event_patch:
+            raise ValueError(f'NVSFHConfig.event_patch={self.event_patch} must divide '
+                             f'preprocess.events.grid={self.preprocess.events.grid}')
+
+
+@ARCHITECTURES.register('nvsf_h')
+class NVSFHybrid(FusionArchitecture):
+    key = 'nvsf_h'
+    config_class = NVSFHConfig
+    has_spiking_core = True
+
+    def __init__(self, config: NVSFHConfig):
+        super().__init__(config)
+        c, d, ev = config, config.d_model, config.preprocess.events
+        self.n_patches = (ev.grid // c.event_patch) ** 2
+        self.encoders = SummaryEncoders(c.preprocess, GLOBAL_MODALITIES, d)
+        self.snn = SpikingPatchNet(2 * c.event_patch ** 2, c.snn_hidden, c.snn_out, c.snn_beta, c.snn_threshold)
+        self.patch_embed = nn.Linear(c.snn_out, d)
+        self.patch_position = nn.Parameter(torch.zeros(self.n_patches, d))
+        self.token_type = nn.Parameter(torch.zeros(len(GLOBAL_MODALITIES) + 3, d))  # globals, patch, memory, query
+        self.blocks = nn.ModuleList(TransformerBlock(d, c.n_heads, c.d_ff) for _ in range(c.n_layers))
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, c.action_dim)
+        nn.init.normal_(self.patch_position, std=0.02)
+        nn.init.normal_(self.token_type, std=0.02)
+        self._global_index = [modality_index(m) for m in GLOBAL_MODALITIES]
+        self._events_index = modality_index('events')
+
+    def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
+        return (torch.zeros(batch_size, 1, self.config.d_model, device=device),      # memory token
+                torch.zeros(batch_size, 1, dtype=torch.bool, device=device))         # memory filled
+
+    def select_patches(self, inputs: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(patches (B, P, T, 2*p*p) event counts, selected (B, P) bool): the dynamic patch set."""
+        patches = patchify_volume(inputs.events, self.config.event_patch)            # (B, P, T, 2*p*p)
+        activity = patches.sum(dim=(2, 3))                                           # (B, P) events per patch
+        selected = (activity >= self.config.patch_threshold) & inputs.mask[:, self._events_index, None]
+        return patches, selected
+
+    def patch_tokens(self, inputs: FusionInputs) -> tuple[torch.Tensor, torch.Tensor, ComputeCost, int]:
+        """Packed tokens of the selected patches: (B, N_max, D), valid (B, N_max), SNN cost, patch count."""
+        b, d = inputs.batch_size, self.config.d_model
+        patches, selected = self.select_patches(inputs)
+        rows, cols = selected.nonzero(as_tuple=True)                                  # (N_sel,), (N_sel,)
+        n_selected = int(rows.numel())
+        per_row = selected.sum(dim=1)                                                 # (B,)
+        width = int(per_row.max()) if b else 0
+        packed = inputs.events.new_zeros(b, width, d)                                 # (B, N_max, D)
+        valid = torch.arange(width, device=per_row.device)[None, :] < per_row[:, None]  # (B, N_max)
+        if n_selected == 0:
+            return packed, valid, ComputeCost(), 0
+        spikes = (patches[rows, cols] > 0).to(inputs.events.dtype)                   # (N_sel, T, 2*p*p)
+        counts, activity = self.snn(spikes)                                          # (N_sel, snn_out)
+        tokens = self.patch_embed(counts) + self.patch_position[cols] + self.token_type[-3]  # (N_sel, D)
+        slot = torch.cumsum(selected.to(torch.int64), dim=1)[rows, cols] - 1         # (N_sel,) packed position
+        packed = packed.index_put((rows, slot), tokens)
+        cost = self.snn.cost(n_selected, spikes.shape[1], activity) + ComputeCost(
+            dense_macs=linear_macs(self.patch_embed, n_selected))
+        return packed, valid, cost, n_selected
+
+    def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
+        memory, memory_valid = state
+        b = inputs.batch_size
+        globals_ = torch.stack([self.encoders.encode(m, inputs) for m in GLOBAL_MODALITIES], dim=1)  # (B, 5, D)
+        globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
+        patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
+        query = self.token_type[-1].expand(b, 1, -1)                                 # (B, 1, D)
+        x = torch.cat([memory + self.token_type[-2], globals_, patches, query], dim=1)  # (B, L, D)
+        valid = torch.cat([memory_valid, inputs.mask[:, self._global_index], patch_valid,
+                           torch.ones(b, 1, dtype=torch.bool, device=x.device)], dim=1)  # (B, L)
+        for block in self.blocks:
+            x = block(x, valid)
+        summary = self.norm(x[:, -1])                                                # (B, D)
+        action = torch.tanh(self.head(summary))                                      # (B, A)
+        host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
+        host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
+        return PolicyOutput(action=action, state=(summary[:, None], valid[:, -1:]),
+                            cost=patch_cost + ComputeCost(dense_macs=host))

@@ -1,0 +1,104 @@
+"""Event-camera preprocessing: polarity frames and voxel grids over the tick's time window.
+
+Both representations bin the window ``(stamp - window, stamp]`` rather than the span of the
+events themselves (tonic's convention): a tick with one early event must not look like a tick
+full of motion. Events outside the window are not part of the representation. Coordinates are
+pooled from the sensor resolution onto a ``grid x grid`` raster, so cameras of any size feed
+the same model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..observation import EVENT_DTYPE
+
+
+def _window_coordinates(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int, window_ns: int,
+                        grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Selects the events inside the window; returns (time fraction in [0, 1), grid x, grid y, polarity)."""
+    start = stamp_ns - window_ns
+    inside = (events['t'] > start) & (events['t'] <= stamp_ns)
+    chosen = events[inside]
+    # (t - start) / window lies in (0, 1]; the newest event is folded into the last bin below.
+    fraction = (chosen['t'] - start).astype(np.float64) / window_ns
+    width, height = sensor_size
+    grid_x = (chosen['x'].astype(np.int64) * grid) // width
+    grid_y = (chosen['y'].astype(np.int64) * grid) // height
+    return fraction, grid_x, grid_y, chosen['p'].astype(np.int64)
+
+
+def event_frames(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int, window_ns: int,
+                 bins: int, grid: int) -> np.ndarray:
+    """Event counts per (time bin, polarity, row, column): a (bins, 2, grid, grid) float32 array.
+
+    >>> from sensor_fusion.observation import make_events
+    >>> ev = make_events([0, 3], [0, 3], [900, 1000], [1, 0])
+    >>> frames = event_frames(ev, (4, 4), stamp_ns=1000, window_ns=1000, bins=2, grid=2)
+    >>> frames[1, 1, 0, 0], frames[1, 0, 1, 1]
+    (1.0, 1.0)
+    """
+    fraction, gx, gy, polarity = _window_coordinates(events, sensor_size, stamp_ns, window_ns, grid)
+    time_bin = np.minimum((fraction * bins).astype(np.int64), bins - 1)
+    flat = ((time_bin * 2 + polarity) * grid + gy) * grid + gx
+    counts = np.bincount(flat, minlength=bins * 2 * grid * grid).astype(np.float32)
+    return counts.reshape(bins, 2, grid, grid)                              # (T, P, G, G)
+
+
+def event_voxel_grid(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int, window_ns: int,
+                     bins: int, grid: int) -> np.ndarray:
+    """Signed events spread bilinearly over time bins (Zhu et al. 2019): (bins, 1, grid, grid) float32.
+
+    Same formula as ``tonic.functional.to_voxel_grid_numpy`` with the window as time axis, but
+    it never writes into ``events`` (tonic overwrites the caller's polarities).
+    """
+    fraction, gx, gy, polarity = _window_coordinates(events, sensor_size, stamp_ns, window_ns, grid)
+    position = fraction * bins
+    left_bin = position.astype(np.int64)
+    right_weight = position - left_bin
+    sign = np.where(polarity > 0, 1.0, -1.0)
+    voxels = np.zeros(bins * grid * grid, dtype=np.float64)
+    pixel = gy * grid + gx
+    for offset, weight in ((0, 1.0 - right_weight), (1, right_weight)):
+        target = left_bin + offset
+        ok = target < bins
+        np.add.at(voxels, target[ok] * grid * grid + pixel[ok], (sign * weight)[ok])
+    return voxels.astype(np.float32).reshape(bins, 1, grid, grid)          # (T, 1, G, G)
+
+
+def denoise(events: np.ndarray, filter_time_ns: int) -> np.ndarray:
+    """Drops isolated events (no neighbour within one pixel and ``filter_time_ns``), via tonic.
+
+    Returns a new array; ``events`` is unchanged.
+    """
+    import tonic.functional
+    if len(events) == 0:
+        return events.copy()
+    return tonic.functional.denoise_numpy(events.copy(), filter_time=filter_time_ns).astype(EVENT_DTYPE)
+
+
+REPRESENTATIONS = {'frames': (event_frames, 2), 'voxel': (event_voxel_grid, 1)}
+
+
+@dataclass(frozen=True)
+class EventTransform:
+    representation: str = 'frames'   # 'frames' (counts per polarity) or 'voxel' (signed, bilinear in time)
+    window_ms: float = 32.0          # time window before the tick that is binned
+    bins: int = 4                    # time bins in the window
+    grid: int = 32                   # spatial raster side after pooling
+    denoise_ms: float = 0.0          # tonic's denoise filter time; 0 disables it
+
+    def __post_init__(self):
+        if self.representation not in REPRESENTATIONS:
+            raise ValueError(f'representation must be one of {sorted(REPRESENTATIONS)}, got {self.representation!r}')
+
+    @property
+    def channels(self) -> int:
+        return REPRESENTATIONS[self.representation][1]
+
+    def __call__(self, events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int) -> np.ndarray:
+        if self.denoise_ms > 0:
+            events = denoise(events, int(self.denoise_ms * 1e6))
+        build = REPRESENTATIONS[self.representation][0]
+        return build(events, sensor_size, stamp_ns, int(self.window_ms * 1e6), self.bins, self.grid)

@@ -1,0 +1,118 @@
+"""Observation -> FusionInputs: the fixed-shape tensors every architecture consumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..observation import MODALITIES, Observation
+from .audio import AudioTransform
+from .camera import CameraTransform
+from .events import EventTransform
+from .haptic import N_CONTACT_FEATURES, HapticTransform, tactile_grid
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    camera: CameraTransform = field(default_factory=CameraTransform)
+    haptic: HapticTransform = field(default_factory=HapticTransform)
+    audio: AudioTransform = field(default_factory=AudioTransform)
+    events: EventTransform = field(default_factory=EventTransform)
+    tactile_grid: int = 8         # taxel raster side after resampling
+    tactile_scale: float = 10.0   # pressure that maps to 1.0
+    max_joints: int = 8           # proprioception is zero-padded to this many joints
+
+    def __post_init__(self):
+        for name in ('tactile_grid', 'max_joints'):
+            if getattr(self, name) < 1:
+                raise ValueError(f'preprocess.{name} must be >= 1, got {getattr(self, name)}')
+
+    @classmethod
+    def from_dict(cls, values: dict) -> 'PreprocessConfig':
+        nested = {'camera': CameraTransform, 'haptic': HapticTransform, 'audio': AudioTransform,
+                  'events': EventTransform}
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f'unknown preprocess keys {sorted(unknown)}; known: {sorted(known)}')
+        kwargs = {key: nested[key](**value) if key in nested else value for key, value in values.items()}
+        return cls(**kwargs)
+
+
+@dataclass
+class FusionInputs:
+    """A batch of preprocessed ticks. Missing modalities are zeros with ``mask`` False."""
+
+    image: torch.Tensor     # (B, 3, S, S) in [-1, 1]
+    wrench: torch.Tensor    # (B, W, 6) scaled wrench window, oldest first
+    contact: torch.Tensor   # (B, 4) contact features
+    tactile: torch.Tensor   # (B, 1, G, G) scaled taxel pressures
+    audio: torch.Tensor     # (B, n_mels, frames) log-mel
+    events: torch.Tensor    # (B, T, C, E, E) event frames or voxel grid
+    proprio: torch.Tensor   # (B, 2 * max_joints) positions then velocities
+    mask: torch.Tensor      # (B, len(MODALITIES)) bool, True = valid
+
+    @property
+    def batch_size(self) -> int:
+        return self.image.shape[0]
+
+    def to(self, device: torch.device | str) -> 'FusionInputs':
+        return FusionInputs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def with_mask(self, mask: torch.Tensor) -> 'FusionInputs':
+        """Same data with another validity mask (used to ablate a modality)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return FusionInputs(**{**values, 'mask': mask})
+
+
+def collate(samples: Sequence[FusionInputs]) -> FusionInputs:
+    """Concatenates single ticks (or batches) along the batch dimension."""
+    return FusionInputs(**{f.name: torch.cat([getattr(s, f.name) for s in samples]) for f in fields(FusionInputs)})
+
+
+class Preprocessor:
+    """Turns one :class:`Observation` into a batch-of-one :class:`FusionInputs`."""
+
+    def __init__(self, config: PreprocessConfig):
+        self.config = config
+
+    def empty(self, batch_size: int = 1) -> FusionInputs:
+        """All-missing inputs of the right shapes."""
+        c = self.config
+        g, e = c.tactile_grid, c.events.grid
+        return FusionInputs(
+            image=torch.zeros(batch_size, 3, c.camera.size, c.camera.size),
+            wrench=torch.zeros(batch_size, c.haptic.window, 6),
+            contact=torch.zeros(batch_size, N_CONTACT_FEATURES),
+            tactile=torch.zeros(batch_size, 1, g, g),
+            audio=torch.zeros(batch_size, c.audio.n_mels, c.audio.n_frames),
+            events=torch.zeros(batch_size, c.events.bins, c.events.channels, e, e),
+            proprio=torch.zeros(batch_size, 2 * c.max_joints),
+            mask=torch.zeros(batch_size, len(MODALITIES), dtype=torch.bool))
+
+    def __call__(self, obs: Observation) -> FusionInputs:
+        c = self.config
+        out = self.empty(1)
+        valid = obs.validity
+        if valid[0]:
+            out.image[0] = torch.from_numpy(c.camera(obs.rgb))
+        if valid[1]:
+            window, contact = c.haptic(obs.wrench)
+            out.wrench[0], out.contact[0] = torch.from_numpy(window), torch.from_numpy(contact)
+        if valid[2]:
+            out.tactile[0, 0] = torch.from_numpy(tactile_grid(obs.tactile, c.tactile_grid, c.tactile_scale))
+        if valid[3]:
+            out.audio[0] = torch.from_numpy(c.audio(obs.audio, obs.audio_rate_hz))
+        if valid[4]:
+            out.events[0] = torch.from_numpy(c.events(obs.events, obs.event_sensor_size, obs.stamp_ns))
+        if valid[5]:
+            joints = len(obs.joint_positions)
+            if joints > c.max_joints:
+                raise ValueError(f'{joints} joints exceed preprocess.max_joints={c.max_joints}')
+            out.proprio[0, :joints] = torch.from_numpy(obs.joint_positions.astype(np.float32))
+            out.proprio[0, c.max_joints:c.max_joints + joints] = torch.from_numpy(
+                obs.joint_velocities.astype(np.float32))
+        out.mask[0] = torch.tensor(valid)
+        return out
