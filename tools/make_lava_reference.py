@@ -10,7 +10,7 @@ simulated with ``Loihi2SimCfg(select_tag='fixed_pt')`` (Lava's bit-accurate
 ``PyDenseModelBitAcc`` and ``PyLifModelBitAcc``). The script writes one ``.npz`` per case with
 the network parameters, the input spikes and the recorded spikes, currents and voltages of
 both layers, so the test suite can replay the case through ``loihi_sim`` without Lava.
-This file is also imported by the optional live parity test, which runs the same cases.
+The optional live parity test imports CASES from here and runs them through Lava again.
 """
 from __future__ import annotations
 
@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# The oracle is a standalone file (numpy + lava only): load it by path, not through the package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'sensor_fusion' / 'backends'))
+from lava_oracle import LAYER_PARAMETERS, run_chain  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -69,56 +73,19 @@ CASES = (
 )
 
 
-def run_lava(case: ReferenceCase) -> dict[str, np.ndarray]:
-    """Simulate one case in Lava and return its traces, each shaped (neurons, steps)."""
-    from lava.magma.core.run_conditions import RunSteps
-    from lava.magma.core.run_configs import Loihi2SimCfg
-    from lava.proc.dense.process import Dense
-    from lava.proc.io.source import RingBuffer
-    from lava.proc.lif.process import LIF
-    from lava.proc.monitor.process import Monitor
-
-    drawn = case.draw()
-    source = RingBuffer(data=drawn['spikes_in'])
-    dense1 = Dense(weights=drawn['w1'], weight_exp=case.weight_exp[0])
-    lif1 = LIF(shape=(case.n_hidden,), du=case.du[0], dv=case.dv[0], vth=case.vth[0],
-               bias_mant=case.bias_mant[0], bias_exp=case.bias_exp[0])
-    dense2 = Dense(weights=drawn['w2'], weight_exp=case.weight_exp[1])
-    lif2 = LIF(shape=(case.n_out,), du=case.du[1], dv=case.dv[1], vth=case.vth[1],
-               bias_mant=case.bias_mant[1], bias_exp=case.bias_exp[1])
-    source.s_out.connect(dense1.s_in)
-    dense1.a_out.connect(lif1.a_in)
-    lif1.s_out.connect(dense2.s_in)
-    dense2.a_out.connect(lif2.a_in)
-
-    monitors = {}
-    for layer, lif in (('1', lif1), ('2', lif2)):
-        for name, target in (('v', lif.v), ('u', lif.u), ('s', lif.s_out)):
-            monitor = Monitor()
-            monitor.probe(target, case.steps)
-            monitors[name + layer] = (monitor, target)
-    lif2.run(condition=RunSteps(num_steps=case.steps), run_cfg=Loihi2SimCfg(select_tag='fixed_pt'))
-    traces = {}
-    for key, (monitor, target) in monitors.items():
-        data = monitor.get_data()
-        process_name = target.process.name
-        var_name = target.name
-        traces[key] = np.asarray(data[process_name][var_name]).T.astype(np.int64)  # (neurons, steps)
-    lif2.stop()
-    return {**drawn, **traces}
-
-
-def case_parameters(case: ReferenceCase) -> dict[str, np.ndarray]:
-    return {key: np.asarray(getattr(case, key)) for key in
-            ('weight_exp', 'du', 'dv', 'vth', 'bias_mant', 'bias_exp', 'steps')}
+def network_arrays(case: ReferenceCase) -> dict[str, np.ndarray]:
+    """The case as the arrays ``lava_oracle.run_chain`` (and the test suite) take."""
+    return {**case.draw(), **{key: np.asarray(getattr(case, key)) for key in LAYER_PARAMETERS}}
 
 
 def main(out_dir: str) -> None:
     target = Path(out_dir)
     target.mkdir(parents=True, exist_ok=True)
     for case in CASES:
-        traces = run_lava(case)
-        np.savez_compressed(target / f'{case.name}.npz', **traces, **case_parameters(case))
+        network = network_arrays(case)
+        traces = run_chain(network)
+        traces.pop('run_s')
+        np.savez_compressed(target / f'{case.name}.npz', **network, **traces)
         print(f'{case.name}: {int(traces["s1"].sum())} hidden spikes, {int(traces["s2"].sum())} output spikes')
 
 

@@ -196,3 +196,29 @@ class LoihiSpikingPatchNet(nn.Module):
         _, n_hidden, n_out = self.sizes
         synops = float(activity.input_spikes) * n_hidden + float(activity.hidden_spikes) * n_out
         return ComputeCost(synops=synops, neuron_updates=float(activity.neuron_steps))
+
+
+def layers_from_arrays(network: dict) -> list[LoihiLayer]:
+    """Layers from the array format of ``lava_oracle`` (raw weights go through Lava's clipping)."""
+    layers = []
+    for i in range(len(network['du'])):
+        weights = torch.as_tensor(network[f'w{i + 1}'])
+        layers.append(LoihiLayer(
+            weights=lava_weights(weights), weight_exp=int(network['weight_exp'][i]), du=int(network['du'][i]),
+            dv=int(network['dv'][i]), vth=int(network['vth'][i]),
+            bias_mant=torch.full((weights.shape[0],), int(network['bias_mant'][i]), dtype=torch.int64),
+            bias_exp=int(network['bias_exp'][i])))
+    return layers
+
+
+def layers_to_arrays(layers: list[LoihiLayer]) -> dict:
+    """The inverse of :func:`layers_from_arrays`, for layers whose bias is one value per layer."""
+    import numpy as np
+    arrays = {f'w{i + 1}': layer.weights.numpy().astype(np.int32) for i, layer in enumerate(layers)}
+    for name in ('weight_exp', 'du', 'dv', 'vth', 'bias_exp'):
+        arrays[name] = np.array([getattr(layer, name) for layer in layers])
+    biases = [layer.bias_mant.unique() for layer in layers]
+    if any(len(b) > 1 for b in biases):
+        raise ValueError('lava_oracle takes one bias per layer; these layers have per-neuron biases')
+    arrays['bias_mant'] = np.array([int(b[0]) if len(b) else 0 for b in biases])
+    return arrays

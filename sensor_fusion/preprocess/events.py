@@ -50,11 +50,17 @@ def event_voxel_grid(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns:
                      bins: int, grid: int) -> np.ndarray:
     """Signed events spread bilinearly over time bins (Zhu et al. 2019): (bins, 1, grid, grid) float32.
 
-    Same formula as ``tonic.functional.to_voxel_grid_numpy`` with the window as time axis, but
-    it never writes into ``events`` (tonic overwrites the caller's polarities).
+    Times map to ``(bins - 1) * (t - start) / window`` as in Zhu et al., so the newest event lands
+    wholly in the last bin. (``tonic.functional.to_voxel_grid_numpy`` scales by ``bins``, which
+    drops the newest event, and it overwrites the caller's polarities; hence our own.)
+
+    >>> from sensor_fusion.observation import make_events
+    >>> grid = event_voxel_grid(make_events([0, 0], [0, 0], [500, 1000], [1, 0]), (1, 1), 1000, 1000, 3, 1)
+    >>> grid[:, 0, 0, 0].tolist()
+    [0.0, 1.0, -1.0]
     """
     fraction, gx, gy, polarity = _window_coordinates(events, sensor_size, stamp_ns, window_ns, grid)
-    position = fraction * bins
+    position = fraction * (bins - 1)
     left_bin = position.astype(np.int64)
     right_weight = position - left_bin
     sign = np.where(polarity > 0, 1.0, -1.0)

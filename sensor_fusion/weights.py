@@ -1,0 +1,73 @@
+"""Saving and loading architecture weights as safetensors: no pickle, so no code runs on load."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from .architectures import FusionArchitecture
+
+FORMAT_VERSION = '1'
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used for the requested model; the message names the file."""
+
+
+def config_json(model: FusionArchitecture) -> str:
+    return json.dumps(dataclasses.asdict(model.config), sort_keys=True)
+
+
+def save_weights(model: FusionArchitecture, path: str | Path, extra_metadata: dict[str, str] | None = None) -> None:
+    """Writes the model's tensors with its architecture key and full config as metadata."""
+    tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
+    metadata = {'format_version': FORMAT_VERSION, 'architecture': model.key, 'config': config_json(model),
+                **(extra_metadata or {})}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            return dict(f.metadata() or {})
+    except FileNotFoundError:
+        raise WeightsError(f'{path}: no such weights file') from None
+    except Exception as error:   # safetensors raises its own error types for corrupt headers
+        raise WeightsError(f'{path}: not a readable safetensors file ({error})') from None
+
+
+def load_weights(model: FusionArchitecture, path: str | Path) -> dict[str, str]:
+    """Loads ``path`` into ``model`` after checking architecture, config and every tensor shape.
+
+    Returns the file's metadata. Raises :class:`WeightsError` naming the file and the problem;
+    ``model`` is left unchanged on any error.
+    """
+    metadata = read_metadata(path)
+    if metadata.get('architecture') != model.key:
+        raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
+                           f'not {model.key!r}')
+    if metadata.get('config') != config_json(model):
+        raise WeightsError(f'{path}: weights were trained with another {type(model.config).__name__}; '
+                           f'file has {metadata.get("config")}')
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as error:
+        raise WeightsError(f'{path}: cannot read tensors ({error})') from None
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(f'{path}: tensor names differ from the model: missing {missing}, unexpected {unexpected}')
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise WeightsError(f'{path}: tensor {name} has shape {tuple(tensor.shape)}, model expects '
+                               f'{tuple(expected[name].shape)}')
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f'{path}: tensor {name} contains NaN or inf')
+    model.load_state_dict(tensors, strict=True)
+    return metadata

@@ -1,0 +1,215 @@
+"""The contract every registered architecture meets, parametrised over the registry."""
+import dataclasses
+
+import pytest
+import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.flop_counter import FlopCounterMode
+
+from conftest import make_observation
+from sensor_fusion.architectures import ARCHITECTURES, build_architecture, load_config
+from sensor_fusion.observation import EVENT_DTYPE, MODALITIES
+from sensor_fusion.preprocess import Preprocessor, collate
+from sensor_fusion.weights import WeightsError, load_weights, save_weights
+
+KEYS = ARCHITECTURES.keys()
+
+
+def build(key, seed=0, **overrides):
+    torch.manual_seed(seed)
+    return build_architecture(key, load_config(key, overrides=overrides or None))
+
+
+def batch_for(model, seeds=(0, 1, 2), **overrides):
+    pre = Preprocessor(model.config.preprocess)
+    return collate([pre(make_observation(seed, n_events=2000, **overrides)) for seed in seeds])
+
+
+def test_registry_knows_the_three_launch_keys():
+    assert KEYS == ['nvsf_a', 'nvsf_c', 'nvsf_h']
+    with pytest.raises(KeyError, match="unknown architecture 'nvsf_x'; known: nvsf_a, nvsf_c, nvsf_h"):
+        build_architecture('nvsf_x')
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_action_shape_and_range(key):
+    model = build(key).eval()
+    inputs = batch_for(model)
+    out = model(inputs, model.initial_state(3))
+    assert out.action.shape == (3, model.config.action_dim)
+    assert torch.isfinite(out.action).all() and out.action.abs().max() <= 1.0
+    assert out.cost.dense_macs > 0
+
+
+@pytest.mark.parametrize('key', KEYS)
+@pytest.mark.parametrize('masked', [(m,) for m in MODALITIES] + [tuple(MODALITIES)])
+def test_masked_modalities_still_give_an_action_independent_of_their_data(key, masked):
+    model = build(key).eval()
+    inputs = batch_for(model, seeds=(0,))
+    mask = inputs.mask.clone()
+    for m in masked:
+        mask[:, MODALITIES.index(m)] = False
+    masked_inputs = inputs.with_mask(mask)
+    # Garbage in the masked modalities must not change the action: the mask really removes them.
+    noisy = batch_for(model, seeds=(0,))
+    for m in masked:
+        field = {'camera': 'image', 'proprio': 'proprio', 'events': 'events', 'audio': 'audio',
+                 'tactile': 'tactile', 'wrench': 'wrench'}[m]
+        getattr(noisy, field).normal_(0, 5)
+        if m == 'wrench':
+            noisy.contact.normal_(0, 5)
+    state = model.initial_state(1)
+    a = model(masked_inputs, state).action
+    b = model(noisy.with_mask(mask), state).action
+    assert torch.isfinite(a).all()
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_zero_events_are_fine(key):
+    import numpy as np
+    model = build(key).eval()
+    inputs = batch_for(model, seeds=(0,), events=np.empty(0, EVENT_DTYPE))
+    assert inputs.events.abs().sum() == 0 and inputs.mask[0, MODALITIES.index('events')]
+    assert torch.isfinite(model(inputs, model.initial_state(1)).action).all()
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_state_carries_memory_and_reset_forgets_it(key):
+    model = build(key).eval()
+    first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
+    fresh = model.initial_state(1)
+    after_first = model(first, fresh).state
+    with_memory = model(second, after_first).action
+    without_memory = model(second, fresh).action
+    assert not torch.allclose(with_memory, without_memory), 'the state must influence the next action'
+    torch.testing.assert_close(model(second, model.initial_state(1)).action, without_memory)
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_deterministic_under_a_seed(key):
+    a, b = build(key, seed=7).eval(), build(key, seed=7).eval()
+    inputs = batch_for(a)
+    torch.testing.assert_close(a(inputs, a.initial_state(3)).action, b(inputs, b.initial_state(3)).action)
+    c = build(key, seed=8).eval()
+    assert not torch.allclose(a(inputs, a.initial_state(3)).action, c(inputs, c.initial_state(3)).action)
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_gradients_reach_every_trainable_parameter(key):
+    model = build(key).train()
+    if key == 'nvsf_a':
+        model.gate_mode = 'sample'          # the gate learns through its log-probability (REINFORCE)
+    inputs = batch_for(model, seeds=(0, 1, 2, 3))
+    state = model.initial_state(4)
+    loss = 0.0
+    for _ in range(2):                      # two ticks so memory/plan parameters are used
+        out = model(inputs, state)
+        loss = loss + out.action.pow(2).sum()
+        if out.gate_log_prob is not None:
+            loss = loss + out.gate_log_prob.sum()
+        state = out.state
+    loss.backward()
+    no_grad = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
+    assert no_grad == []
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_save_load_round_trip_is_exact_and_safe(key, tmp_path):
+    model = build(key, seed=1).eval()
+    path = tmp_path / f'{key}.safetensors'
+    save_weights(model, path, {'note': 'test'})
+    other = build(key, seed=2).eval()
+    metadata = load_weights(other, path)
+    assert metadata['architecture'] == key and metadata['note'] == 'test'
+    inputs = batch_for(model)
+    torch.testing.assert_close(model(inputs, model.initial_state(3)).action,
+                               other(inputs, other.initial_state(3)).action)
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_bad_weight_files_are_refused_with_the_file_named(key, tmp_path):
+    model = build(key)
+    corrupt = tmp_path / 'corrupt.safetensors'
+    corrupt.write_bytes(b'\x00\x01 not a safetensors file')
+    with pytest.raises(WeightsError, match='corrupt.safetensors'):
+        load_weights(model, corrupt)
+    wrong = tmp_path / 'wrong.safetensors'
+    other_key = next(k for k in KEYS if k != key)
+    save_weights(build(other_key), wrong)
+    with pytest.raises(WeightsError, match=f"architecture '{other_key}'"):
+        load_weights(model, wrong)
+    with pytest.raises(WeightsError, match='no such weights file'):
+        load_weights(model, tmp_path / 'missing.safetensors')
+    resized = tmp_path / 'resized.safetensors'
+    save_weights(build(key, d_model=96), resized)
+    before = {n: p.clone() for n, p in model.state_dict().items()}
+    with pytest.raises(WeightsError, match='another'):
+        load_weights(model, resized)
+    assert all(torch.equal(before[n], p) for n, p in model.state_dict().items()), 'model must stay unchanged'
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_counted_macs_match_torch_flop_counter(key):
+    """The per-decision MAC count (used for energy) agrees with torch's own count of what ran."""
+    model = build(key).eval()
+    inputs = batch_for(model, seeds=(0, 1))
+    # The CPU's fused attention kernel is invisible to FlopCounterMode; the math kernel is made of
+    # counted matmuls, so force it here.
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(inputs, model.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+
+
+def test_nvsf_a_gate_skips_encoders_and_their_cost():
+    model = build('nvsf_a').eval()
+    inputs = batch_for(model, seeds=(0,))
+    state = model.initial_state(1)
+    everything = model(inputs, state)
+    with torch.no_grad():
+        model.gate.bias[:] = -10.0                                # gate says: run nothing
+        model.gate.bias[MODALITIES.index('wrench')] = 10.0        # ... except the wrench encoder
+    gated = model(inputs, state)
+    assert gated.gate[0].tolist() == [m == 'wrench' for m in MODALITIES]
+    skipped = sum(model.encoders.macs(m, 1) for m in MODALITIES if m != 'wrench')
+    assert gated.cost.dense_macs == everything.cost.dense_macs - skipped
+    assert torch.isfinite(gated.action).all()
+
+
+def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
+    import numpy as np
+    model = build('nvsf_h').eval()
+    pre = Preprocessor(model.config.preprocess)
+    counts = []
+    for n_events in (0, 20, 400, 4000):
+        events = None if n_events else np.empty(0, EVENT_DTYPE)
+        obs = make_observation(3, n_events=max(n_events, 1), **({'events': events} if events is not None else {}))
+        counts.append(model.patch_tokens(pre(obs))[3])
+    assert counts[0] == 0 and counts == sorted(counts) and counts[-1] == model.n_patches and len(set(counts)) > 2
+
+
+@pytest.mark.parametrize('key, field, value, message', [
+    ('nvsf_c', 'd_model', 0, 'NVSFCConfig.d_model must be > 0'),
+    ('nvsf_c', 'n_heads', 5, 'd_model=64 must be a multiple of n_heads=5'),
+    ('nvsf_c', 'image_patch', 7, 'preprocess.camera.size=48 is not a multiple'),
+    ('nvsf_a', 'gate_mode', 'maybe', 'gate_mode must be one of'),
+    ('nvsf_a', 'gate_threshold', 1.5, 'gate_threshold'),
+    ('nvsf_h', 'snn_beta', 0.0, 'snn_beta'),
+    ('nvsf_h', 'event_patch', 5, 'event_patch=5 must divide'),
+    ('nvsf_h', 'patch_threshold', -1, 'patch_threshold must be > 0'),
+])
+def test_bad_config_values_name_the_field(key, field, value, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(key, overrides={field: value})
+
+
+def test_unknown_config_field_is_refused():
+    with pytest.raises(ValueError, match=r"unknown NVSFHConfig fields \['snn_betta'\]"):
+        load_config('nvsf_h', overrides={'snn_betta': 0.5})
+
+
+@pytest.mark.parametrize('key', KEYS)
+def test_yaml_config_round_trips_through_the_dataclass(key):
+    config = load_config(key)
+    assert dataclasses.asdict(config) == dataclasses.asdict(type(config).from_dict(
+        {k: v for k, v in dataclasses.asdict(config).items()}))
