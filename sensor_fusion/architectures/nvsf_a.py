@@ -100,15 +100,7 @@ class NVSFActionPerception(FusionArchitecture):
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
         gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
-        tokens = plan.new_zeros(b, len(MODALITIES), d)                          # (B, M, D)
-        encoder_macs = 0
-        for index, name in enumerate(MODALITIES):
-            rows = gate[:, index].nonzero().squeeze(1)                          # (R,)
-            if rows.numel() == 0:
-                continue                                                        # skipped: no compute at all
-            tokens = tokens.index_put((rows, torch.full_like(rows, index)),
-                                      self.encoders.encode(name, inputs, rows))
-            encoder_macs += self.encoders.macs(name, rows.numel())
+        tokens, encoder_macs = self.encode_gated(inputs, gate)                  # (B, M, D)
         tokens = tokens + self.modality_embedding
         query = self.query(plan)[:, None, :]                                    # (B, 1, D)
         scores = (query @ tokens.transpose(1, 2)).squeeze(1) / math.sqrt(d)    # (B, M)
@@ -120,6 +112,27 @@ class NVSFActionPerception(FusionArchitecture):
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         return PolicyOutput(action=action, state=(plan, action), cost=cost,
                             gate_log_prob=gate_log_prob, gate=gate)
+
+    def encode_gated(self, inputs: FusionInputs, gate: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Runs only the gated-on encoders, only on the rows that asked; (B, M, D) tokens and their MACs."""
+        b, d = inputs.batch_size, self.config.d_model
+        if b == 1:
+            # The deployment path: plain Python flags, no index bookkeeping (half of NVSF-A's latency).
+            on = gate[0].tolist()
+            zero = inputs.proprio.new_zeros(1, d)
+            tokens = torch.stack([self.encoders.encode(name, inputs) if on[i] else zero
+                                  for i, name in enumerate(MODALITIES)], dim=1)   # (1, M, D)
+            return tokens, sum(self.encoders.macs(name, 1) for i, name in enumerate(MODALITIES) if on[i])
+        tokens = inputs.proprio.new_zeros(b, len(MODALITIES), d)                # (B, M, D)
+        encoder_macs = 0
+        for index, name in enumerate(MODALITIES):
+            rows = gate[:, index].nonzero().squeeze(1)                          # (R,)
+            if rows.numel() == 0:
+                continue                                                        # skipped: no compute at all
+            tokens = tokens.index_put((rows, torch.full_like(rows, index)),
+                                      self.encoders.encode(name, inputs, rows))
+            encoder_macs += self.encoders.macs(name, rows.numel())
+        return tokens, encoder_macs
 
     def _fixed_macs(self, b: int) -> int:
         """MACs that do not depend on the gate: gate, query, value, attention, GRU, head."""

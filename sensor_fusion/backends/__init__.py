@@ -6,7 +6,6 @@ on the host CPU.
 """
 from __future__ import annotations
 
-import copy
 from typing import ClassVar
 
 import torch
@@ -26,7 +25,11 @@ class Backend:
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """A copy of ``model`` ready to run on this backend, in eval mode."""
-        return copy.deepcopy(model).to(self.device).eval()
+        # Rebuild from config + state_dict rather than deepcopy: snntorch neurons keep the last
+        # membrane tensor of a training graph as an attribute, which deepcopy refuses.
+        clone = type(model)(model.config)
+        clone.load_state_dict(model.state_dict())
+        return clone.to(self.device).eval()
 
 
 @BACKENDS.register('cpu')

@@ -213,3 +213,15 @@ def test_yaml_config_round_trips_through_the_dataclass(key):
     config = load_config(key)
     assert dataclasses.asdict(config) == dataclasses.asdict(type(config).from_dict(
         {k: v for k, v in dataclasses.asdict(config).items()}))
+
+
+def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
+    model = build('nvsf_a').eval()
+    with torch.no_grad():
+        model.gate.bias[MODALITIES.index('audio')] = -10.0       # one encoder skipped
+    single = batch_for(model, seeds=(0,))
+    pair = collate([single, single])
+    one = model(single, model.initial_state(1))
+    two = model(pair, model.initial_state(2))
+    torch.testing.assert_close(one.action, two.action[:1])
+    assert one.cost.dense_macs * 2 == two.cost.dense_macs

@@ -1,0 +1,159 @@
+"""Benchmarks that print tables: per-decision latency and energy, and loihi_sim against Lava.
+
+Timings are medians after warm-up on whatever machine runs them; compare rows of one run.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .architectures import ARCHITECTURES
+from .backends import BACKENDS, BackendUnavailableError
+from .backends.loihi import LoihiSpikingPatchNet, layers_to_arrays, simulate
+from .observation import Observation, make_events
+from .policy import build_policy
+
+#: Speed targets of the issue that introduced the backends, ms per decision (batch 1, median).
+TARGETS_MS = {('nvsf_a', 'cpu'): 0.5, ('nvsf_c', 'cpu'): 5.0, ('nvsf_h', 'cpu'): 5.0, ('nvsf_h', 'loihi_sim'): 10.0}
+
+
+def typical_observation(seed: int = 0, n_events: int = 1500) -> Observation:
+    """A tick with every sensor and a moderate event rate (about 6 of 16 event patches active)."""
+    rng = np.random.default_rng(seed)
+    stamp = 10_000_000_000
+    # Events from a moving edge: clustered in a band, as a rolling object produces, not uniform noise.
+    x = np.clip(rng.normal(40, 6, n_events), 0, 127).astype(np.uint16)
+    y = rng.integers(0, 96, n_events).astype(np.uint16)
+    t = np.sort(stamp - rng.integers(0, 30_000_000, n_events))
+    return Observation(
+        stamp_ns=stamp, rgb=rng.integers(0, 256, (96, 96, 3), dtype=np.uint8),
+        wrench=rng.normal(0, 2, (64, 6)).astype(np.float32), wrench_stamps_ns=stamp - 2_000_000 * np.arange(64)[::-1],
+        tactile=rng.random((4, 4)).astype(np.float32), audio=(0.05 * rng.standard_normal((1, 4096))).astype(np.float32),
+        events=make_events(x, y, t, rng.integers(0, 2, n_events)), event_sensor_size=(128, 96),
+        joint_positions=rng.normal(0, 1, 6), joint_velocities=rng.normal(0, 0.1, 6))
+
+
+@dataclass
+class ModelRow:
+    architecture: str
+    backend: str
+    median_ms: float
+    p90_ms: float
+    preprocess_ms: float
+    macs: float
+    synops: float
+    energy_uj: float
+    patches: str
+
+
+def bench_models(repeats: int = 300, warmup: int = 30) -> list[ModelRow]:
+    obs = typical_observation()
+    rows = []
+    for architecture in ARCHITECTURES.keys():
+        for backend in BACKENDS.keys():
+            try:
+                policy = build_policy(architecture, backend)
+            except BackendUnavailableError as error:
+                rows.append(ModelRow(architecture, backend, float('nan'), float('nan'), float('nan'), 0, 0, 0,
+                                     f'n/a: {str(error).split(";")[0]}'))
+                continue
+            prep_times = []
+            for _ in range(1 + 20):           # the first call pays one-off set-up (filterbank, OpenCV)
+                start = time.perf_counter()
+                inputs = policy.preprocessor(obs)
+                prep_times.append((time.perf_counter() - start) * 1e3)
+            preprocess_ms = statistics.median(prep_times[1:])
+            times = []
+            for i in range(warmup + repeats):
+                policy.reset()
+                start = time.perf_counter()
+                decision = policy.step(inputs)
+                if i >= warmup:
+                    times.append((time.perf_counter() - start) * 1e3)
+            patches = ''
+            if hasattr(policy.model, 'select_patches'):
+                patches = str(int(policy.model.select_patches(inputs.to(policy.backend.device))[1].sum()))
+            rows.append(ModelRow(architecture, backend, statistics.median(times),
+                                 float(np.percentile(times, 90)), preprocess_ms, decision.cost.dense_macs,
+                                 decision.cost.synops, decision.energy.total_j * 1e6, patches))
+    return rows
+
+
+def find_lava_python() -> Path | None:
+    root = Path(__file__).resolve().parent.parent
+    for candidate in (os.environ.get('LAVA_PYTHON'), root / '.venv-lava' / 'bin' / 'python'):
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def bench_loihi_vs_lava(n_patches: int = 6, steps: int = 200, seed: int = 0) -> str:
+    """loihi_sim against Lava's Loihi2SimCfg(fixed_pt) on NVSF-H's quantised spiking core."""
+    torch.manual_seed(seed)
+    policy = build_policy('nvsf_h', 'loihi_sim', seed=seed)
+    layers = policy.model.snn.layers
+    # One bias per layer: Lava's oracle takes a scalar bias, and an untrained core has zero biases.
+    spikes = torch.rand(n_patches, steps, layers[0].weights.shape[1]) < 0.1            # (N, K, n_in)
+    simulate(layers, spikes[:1, :10])                                                  # warm-up
+    start = time.perf_counter()
+    ours_one, _ = simulate(layers, spikes[:1])
+    ours_one_s = time.perf_counter() - start
+    start = time.perf_counter()
+    ours_batch, _ = simulate(layers, spikes)
+    ours_batch_s = time.perf_counter() - start
+    lines = [f'loihi_sim, NVSF-H spiking core {"-".join(map(str, LoihiSpikingPatchNet(layers).sizes))} neurons, '
+             f'{steps} steps:',
+             f'  loihi_sim, 1 patch:            {ours_one_s / steps * 1e6:9.1f} us per simulated step',
+             f'  loihi_sim, {n_patches} patches batched:  {ours_batch_s / steps / n_patches * 1e6:9.1f} us per step per patch']
+    lava_python = find_lava_python()
+    if lava_python is None:
+        lines.append('  Lava: not installed (make lava-oracle needs Python 3.10); no side-by-side figure')
+        return '\n'.join(lines)
+    with tempfile.TemporaryDirectory() as tmp:
+        network = {**layers_to_arrays(layers), 'spikes_in': spikes[0].T.numpy().astype(np.int32)}
+        np.savez(Path(tmp) / 'net.npz', **network)
+        oracle = Path(__file__).resolve().parent / 'backends' / 'lava_oracle.py'
+        subprocess.run([str(lava_python), str(oracle), str(Path(tmp) / 'net.npz'), str(Path(tmp) / 'out.npz')],
+                       check=True, capture_output=True, timeout=600)
+        lava = np.load(Path(tmp) / 'out.npz')
+        exact = all(np.array_equal(ours_one[i][0].T.numpy(), lava[f's{i + 1}'].astype(bool)) for i in range(2))
+        lava_step = float(lava['run_s']) / steps
+    lines.append(f'  Lava Loihi2SimCfg(fixed_pt):   {lava_step * 1e6:9.1f} us per simulated step '
+                 f'(1 patch; spikes identical: {exact})')
+    lines.append(f'  speed-up: {lava_step / (ours_one_s / steps):.0f}x for one patch, '
+                 f'{lava_step / (ours_batch_s / steps / n_patches):.0f}x per patch batched')
+    return '\n'.join(lines)
+
+
+def format_model_table(rows: list[ModelRow]) -> str:
+    header = (f'{"architecture":12} {"backend":10} {"median ms":>9} {"p90 ms":>8} {"target":>7} {"prep ms":>8} '
+              f'{"MACs":>10} {"SynOps":>8} {"energy uJ":>9}  patches')
+    lines = [header, '-' * len(header)]
+    for r in rows:
+        target = TARGETS_MS.get((r.architecture, r.backend))
+        target_text = f'<={target:g}' if target else ''
+        if np.isnan(r.median_ms):
+            lines.append(f'{r.architecture:12} {r.backend:10} {r.patches}')
+            continue
+        lines.append(f'{r.architecture:12} {r.backend:10} {r.median_ms:9.3f} {r.p90_ms:8.3f} {target_text:>7} '
+                     f'{r.preprocess_ms:8.2f} {r.macs:10.3g} {r.synops:8.3g} {r.energy_uj:9.2f}  {r.patches}')
+    return '\n'.join(lines)
+
+
+def run(threads: int, repeats: int) -> None:
+    torch.set_num_threads(threads)
+    print(f'sensor_fusion model benchmark: batch 1, {repeats} decisions after warm-up, torch {torch.__version__}, '
+          f'{threads} thread(s), {os.cpu_count()} CPUs. Energy: estimated arithmetic only (see README).')
+    print(format_model_table(bench_models(repeats)))
+    print()
+    print(bench_loihi_vs_lava())
+    sys.stdout.flush()

@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_observation
+from sensor_fusion.architectures import ARCHITECTURES
+from sensor_fusion.policy import NonFiniteActionError, build_policy
+from sensor_fusion.weights import save_weights
+
+CASES = [(k, 'cpu') for k in ARCHITECTURES.keys()] + [('nvsf_h', 'loihi_sim')]
+
+
+@pytest.mark.parametrize('architecture, backend', CASES)
+def test_policy_decides_and_resets(architecture, backend):
+    policy = build_policy(architecture, backend, seed=3)
+    first = policy.act(make_observation(0))
+    second = policy.act(make_observation(1))
+    policy.reset()
+    again = policy.act(make_observation(0))
+    assert first.action.shape == (6,) and np.all(np.abs(first.action) <= 1)
+    np.testing.assert_allclose(again.action, first.action, atol=1e-6)
+    assert not np.allclose(second.action, first.action)
+    assert first.energy.total_j > 0 and first.compute_s > 0
+
+
+def test_policy_loads_saved_weights(tmp_path):
+    source = build_policy('nvsf_a', seed=1)
+    path = tmp_path / 'a.safetensors'
+    save_weights(source.model, path)
+    loaded = build_policy('nvsf_a', weights=path, seed=99)
+    obs = make_observation()
+    np.testing.assert_allclose(loaded.act(obs).action, source.act(obs).action, atol=1e-6)
+
+
+def test_non_finite_action_is_never_returned_and_state_survives():
+    policy = build_policy('nvsf_a')
+    obs = make_observation()
+    with torch.no_grad():
+        policy.model.head.bias[0] = float('nan')
+    state_before = [t.clone() for t in policy._state]
+    with pytest.raises(NonFiniteActionError, match='non-finite action'):
+        policy.act(obs)
+    assert all(torch.equal(a, b) for a, b in zip(state_before, policy._state))
