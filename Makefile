@@ -8,7 +8,9 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PIP_TORCH_ARGS ?=
 # Intel Lava, the optional Loihi parity oracle, needs Python 3.10 and numpy<2.
-LAVA_PYTHON ?= $(shell command -v python3.10 || ls $$HOME/.pyenv/versions/3.10*/bin/python3.10 2>/dev/null | head -n1)
+# (pyenv's python3.10 shim exists but fails unless 3.10 is selected, so each candidate must run.)
+LAVA_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
+                 "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo "$$p" && break; done)
 LAVA_VENV := .venv-lava
 
 .PHONY: setup test demo bench lava-oracle lava-reference clean
