@@ -37,7 +37,7 @@ lava-oracle:
 	else echo "no Python 3.10 found; the live Lava parity test will skip"; fi
 
 test: setup lava-oracle
-	$(PY) -m pytest -q test
+	$(PY) -m pytest -q test --doctest-modules sensor_fusion
 
 bench: setup lava-oracle
 	$(PY) -m sensor_fusion bench models

@@ -36,7 +36,7 @@ def event_frames(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int
     >>> from sensor_fusion.observation import make_events
     >>> ev = make_events([0, 3], [0, 3], [900, 1000], [1, 0])
     >>> frames = event_frames(ev, (4, 4), stamp_ns=1000, window_ns=1000, bins=2, grid=2)
-    >>> frames[1, 1, 0, 0], frames[1, 0, 1, 1]
+    >>> float(frames[1, 1, 0, 0]), float(frames[1, 0, 1, 1])
     (1.0, 1.0)
     """
     fraction, gx, gy, polarity = _window_coordinates(events, sensor_size, stamp_ns, window_ns, grid)
