@@ -101,7 +101,6 @@ def bench_loihi_vs_lava(n_patches: int = 6, steps: int = 200, seed: int = 0) -> 
     torch.manual_seed(seed)
     policy = build_policy('nvsf_h', 'loihi_sim', seed=seed)
     layers = policy.model.snn.layers
-    # One bias per layer: Lava's oracle takes a scalar bias, and an untrained core has zero biases.
     spikes = torch.rand(n_patches, steps, layers[0].weights.shape[1]) < 0.1            # (N, K, n_in)
     simulate(layers, spikes[:1, :10])                                                  # warm-up
     start = time.perf_counter()

@@ -8,7 +8,8 @@ rest of this package::
 
 ``network.npz`` holds ``spikes_in`` (n_in, steps) and, for layers i = 1..L, ``w{i}`` (out, in)
 plus the per-layer arrays ``weight_exp``, ``du``, ``dv``, ``vth``, ``bias_mant``, ``bias_exp``
-(length L). ``traces.npz`` gets ``s{i}``, ``u{i}``, ``v{i}`` (neurons, steps) for every layer
+(length L); an optional ``b{i}`` (out,) gives layer i per-neuron bias mantissas instead of the
+single ``bias_mant[i]``. ``traces.npz`` gets ``s{i}``, ``u{i}``, ``v{i}`` (neurons, steps) for every layer
 and ``run_s``, the wall time of Lava's run call alone.
 """
 from __future__ import annotations
@@ -40,7 +41,8 @@ def run_chain(network: dict) -> dict:
         weights = np.asarray(network[f'w{i + 1}'])
         dense = Dense(weights=weights, weight_exp=int(network['weight_exp'][i]))
         lif = LIF(shape=(weights.shape[0],), du=int(network['du'][i]), dv=int(network['dv'][i]),
-                  vth=int(network['vth'][i]), bias_mant=int(network['bias_mant'][i]),
+                  vth=int(network['vth'][i]),
+                  bias_mant=np.asarray(network[f'b{i + 1}']) if f'b{i + 1}' in network else int(network['bias_mant'][i]),
                   bias_exp=int(network['bias_exp'][i]))
         upstream.connect(dense.s_in)
         dense.a_out.connect(lif.a_in)

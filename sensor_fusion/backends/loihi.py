@@ -203,22 +203,24 @@ def layers_from_arrays(network: dict) -> list[LoihiLayer]:
     layers = []
     for i in range(len(network['du'])):
         weights = torch.as_tensor(network[f'w{i + 1}'])
+        bias = network.get(f'b{i + 1}')
+        bias_mant = (torch.as_tensor(bias, dtype=torch.int64) if bias is not None else
+                     torch.full((weights.shape[0],), int(network['bias_mant'][i]), dtype=torch.int64))
         layers.append(LoihiLayer(
             weights=lava_weights(weights), weight_exp=int(network['weight_exp'][i]), du=int(network['du'][i]),
-            dv=int(network['dv'][i]), vth=int(network['vth'][i]),
-            bias_mant=torch.full((weights.shape[0],), int(network['bias_mant'][i]), dtype=torch.int64),
+            dv=int(network['dv'][i]), vth=int(network['vth'][i]), bias_mant=bias_mant,
             bias_exp=int(network['bias_exp'][i])))
     return layers
 
 
 def layers_to_arrays(layers: list[LoihiLayer]) -> dict:
-    """The inverse of :func:`layers_from_arrays`, for layers whose bias is one value per layer."""
+    """The inverse of :func:`layers_from_arrays`: what ``lava_oracle`` needs to run the same chain."""
     import numpy as np
-    arrays = {f'w{i + 1}': layer.weights.numpy().astype(np.int32) for i, layer in enumerate(layers)}
+    arrays = {}
+    for i, layer in enumerate(layers, start=1):
+        arrays[f'w{i}'] = layer.weights.numpy().astype(np.int32)
+        arrays[f'b{i}'] = layer.bias_mant.numpy().astype(np.int32)
     for name in ('weight_exp', 'du', 'dv', 'vth', 'bias_exp'):
         arrays[name] = np.array([getattr(layer, name) for layer in layers])
-    biases = [layer.bias_mant.unique() for layer in layers]
-    if any(len(b) > 1 for b in biases):
-        raise ValueError('lava_oracle takes one bias per layer; these layers have per-neuron biases')
-    arrays['bias_mant'] = np.array([int(b[0]) if len(b) else 0 for b in biases])
+    arrays['bias_mant'] = np.zeros(len(layers), dtype=np.int32)   # superseded by the per-neuron b{i}
     return arrays
