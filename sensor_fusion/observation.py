@@ -102,6 +102,9 @@ class Observation:
         if (self.joint_positions is None) != (self.joint_velocities is None) or (
                 self.joint_positions is not None and self.joint_positions.shape != self.joint_velocities.shape):
             raise ObservationError('joint_positions and joint_velocities must be given together with equal length')
+        bad_ages = {m: a for m, a in self.ages_s.items() if not (np.isfinite(a) and a >= 0)}
+        if bad_ages:
+            raise ObservationError(f'ages_s must be finite and >= 0 seconds, got {bad_ages}')
         unknown = (set(self.masked) | set(self.ages_s)) - set(MODALITIES)
         if unknown:
             raise ObservationError(f'unknown modality names {sorted(unknown)}; known: {", ".join(MODALITIES)}')

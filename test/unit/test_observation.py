@@ -39,6 +39,8 @@ def test_empty_event_array_is_valid_no_motion():
     (dict(joint_positions=np.array([np.nan] * 6)), 'joint_positions contains NaN'),
     (dict(stamp_ns=-1), 'stamp_ns'),
     (dict(masked=frozenset({'lidar'})), 'unknown modality'),
+    (dict(ages_s={'camera': float('nan')}), 'ages_s must be finite'),
+    (dict(ages_s={'camera': -0.1}), 'ages_s must be finite'),
 ])
 def test_bad_input_raises_a_clear_error(overrides, message):
     with pytest.raises(ObservationError, match=message):
