@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..observation import MODALITIES, Observation
+from ..observation import MODALITIES, Observation, ObservationError
 from .audio import AudioTransform
 from .camera import CameraTransform
 from .events import EventTransform
@@ -110,7 +110,7 @@ class Preprocessor:
         if valid[5]:
             joints = len(obs.joint_positions)
             if joints > c.max_joints:
-                raise ValueError(f'{joints} joints exceed preprocess.max_joints={c.max_joints}')
+                raise ObservationError(f'{joints} joints exceed preprocess.max_joints={c.max_joints}')
             out.proprio[0, :joints] = torch.from_numpy(obs.joint_positions.astype(np.float32))
             out.proprio[0, c.max_joints:c.max_joints + joints] = torch.from_numpy(
                 obs.joint_velocities.astype(np.float32))

@@ -126,3 +126,10 @@ def test_denoise_drops_isolated_events_only():
     events = make_events([10, 11, 40], [10, 10, 40], [STAMP_NS - 300, STAMP_NS - 200, STAMP_NS - 100], [1, 1, 1])
     kept = EventTransform('frames', window_ms=1.0, bins=1, grid=64, denoise_ms=0.001)(events, (64, 64), STAMP_NS)
     assert kept.sum() == 1 and kept[0, 1, 10 * 64 // 64, 11] == 1
+
+
+def test_more_joints_than_the_model_takes_is_a_clear_error():
+    from sensor_fusion.observation import ObservationError
+    pre = Preprocessor(load_config('nvsf_a').preprocess)
+    with pytest.raises(ObservationError, match='12 joints exceed preprocess.max_joints=8'):
+        pre(make_observation(joint_positions=np.zeros(12), joint_velocities=np.zeros(12)))
