@@ -34,6 +34,18 @@ class SpikeActivity:
     neuron_steps: int             # neurons x time steps simulated
 
 
+def pad_for_pipeline(spikes_in: torch.Tensor) -> torch.Tensor:
+    """(N, T, n_in) -> (N, T + 2, n_in): silent steps that let the last layer see the last input."""
+    silence = spikes_in.new_zeros(spikes_in.shape[0], PIPELINE_DELAY_STEPS, spikes_in.shape[2])
+    return torch.cat([spikes_in, silence], dim=1)
+
+
+def spike_activity(spikes_in: torch.Tensor, hidden: torch.Tensor, output: torch.Tensor) -> SpikeActivity:
+    """Counts of a run with (N, T, n_in) inputs and (N, K, H) / (N, K, O) layer spikes."""
+    neuron_steps = hidden.shape[0] * hidden.shape[1] * (hidden.shape[2] + output.shape[2])
+    return SpikeActivity(spikes_in.sum(), hidden.sum(), output.sum(), neuron_steps)
+
+
 def delayed(currents: torch.Tensor) -> torch.Tensor:
     """(N, K, F) per-step Dense outputs -> the (N, K, F) inputs the next layer sees one step later."""
     return torch.cat([torch.zeros_like(currents[:, :1]), currents[:, :-1]], dim=1)
@@ -79,12 +91,8 @@ class SpikingPatchNet(nn.Module):
 
     def forward(self, spikes_in: torch.Tensor) -> tuple[torch.Tensor, SpikeActivity]:
         """(N, T, n_in) spikes -> (N, n_out) output spike counts over T + 2 steps."""
-        padded = torch.cat([spikes_in, spikes_in.new_zeros(spikes_in.shape[0], PIPELINE_DELAY_STEPS,
-                                                           spikes_in.shape[2])], dim=1)  # (N, K, n_in)
-        hidden, output = self.run(padded)
-        activity = SpikeActivity(spikes_in.sum(), hidden.sum(), output.sum(),
-                                 padded.shape[0] * padded.shape[1] * (hidden.shape[2] + output.shape[2]))
-        return output.sum(dim=1), activity
+        hidden, output = self.run(pad_for_pipeline(spikes_in))                    # (N, K, H), (N, K, O)
+        return output.sum(dim=1), spike_activity(spikes_in, hidden, output)
 
     def cost(self, n_patches: int, steps: int, activity: SpikeActivity) -> ComputeCost:
         """On a CPU/GPU the dense matmuls run whatever the spikes: count them as MACs."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..architectures.spiking import PIPELINE_DELAY_STEPS, SpikeActivity, SpikingPatchNet
+from ..architectures.spiking import SpikeActivity, SpikingPatchNet, pad_for_pipeline, spike_activity
 from .energy import ComputeCost
 
 DECAY_SHIFT = 12                  # decays are in units of 1/4096
@@ -184,12 +184,8 @@ class LoihiSpikingPatchNet(nn.Module):
 
     def forward(self, spikes_in: torch.Tensor) -> tuple[torch.Tensor, SpikeActivity]:
         """(N, T, n_in) spikes -> (N, n_out) float spike counts over T + 2 steps."""
-        padded = torch.cat([spikes_in > 0, spikes_in.new_zeros(spikes_in.shape[0], PIPELINE_DELAY_STEPS,
-                                                               spikes_in.shape[2], dtype=torch.bool)], dim=1)
-        hidden, output = simulate(self.layers, padded)[0]
-        activity = SpikeActivity(spikes_in.sum(), hidden.sum(), output.sum(),
-                                 padded.shape[0] * padded.shape[1] * (hidden.shape[2] + output.shape[2]))
-        return output.sum(dim=1).to(torch.float32), activity
+        hidden, output = simulate(self.layers, pad_for_pipeline(spikes_in > 0))[0]  # (N, K, H), (N, K, O)
+        return output.sum(dim=1).to(torch.float32), spike_activity(spikes_in, hidden, output)
 
     def cost(self, n_patches: int, steps: int, activity: SpikeActivity) -> ComputeCost:
         """On Loihi only spikes cost: each is delivered to its fan-out, and every neuron updates every step."""
