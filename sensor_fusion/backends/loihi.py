@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..architectures.spiking import SpikeActivity, SpikingPatchNet, pad_for_pipeline, spike_activity
+from ..architectures.spiking import SpikeActivity, SpikingPatchNet, delayed, pad_for_pipeline, spike_activity
 from .energy import ComputeCost
 
 DECAY_SHIFT = 12                  # decays are in units of 1/4096
@@ -125,7 +125,7 @@ def simulate(layers: list[LoihiLayer], spikes_in: torch.Tensor, record: bool = F
     all_spikes, us, vs = [], [], []
     for layer in layers:
         synaptic = layer.dense(layer_input.reshape(n * steps, -1)).reshape(n, steps, -1)  # (N, K, out)
-        delivered = torch.cat([torch.zeros_like(synaptic[:, :1]), synaptic[:, :-1]], dim=1)  # one step late
+        delivered = delayed(synaptic)                                                    # one step late
         u = torch.zeros(n, synaptic.shape[2], dtype=torch.int64)
         v = torch.zeros_like(u)
         spikes, u_trace, v_trace = [], [], []
