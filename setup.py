@@ -26,6 +26,7 @@ setup(
     entry_points={
         'console_scripts': [
             'sensor-fusion = sensor_fusion.cli:main',
+            'fusion_node = sensor_fusion.ros.fusion_node:main',
         ],
     },
 )

@@ -1,0 +1,471 @@
+"""``fusion_node``: sensors in, one fusion architecture, safe commands out (an rclpy LifecycleNode).
+
+configure: build the architecture on the backend and load its weights (failure leaves the node
+unconfigured with a message naming the file and the problem; configure can be retried).
+activate: start the control tick and the watchdog. deactivate: stop and publish one zero command.
+
+The node is thin: conversions live in :mod:`.conversions`, buffering and tick alignment in
+:mod:`sensor_fusion.ingest`, limits and the watchdog in :mod:`sensor_fusion.safety`, the model in
+:mod:`sensor_fusion.policy`.
+"""
+from __future__ import annotations
+
+import collections
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from geometry_msgs.msg import TwistStamped, WrenchStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
+from sensor_msgs.msg import Image, JointState, PointCloud2
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from .. import paths
+from ..architectures import ARCHITECTURES
+from ..backends import BACKENDS
+from ..event_codecs import EventStreamDecoder
+from ..ingest import IngestConfig, SensorBuffers
+from ..observation import MODALITIES, Observation, ObservationError
+from ..policy import FusionPolicy, NonFiniteActionError, build_policy
+from ..safety import CommandLimits, CommandState, Watchdog, WatchdogVerdict, percentile_ms, scale_action
+from ..weights import WeightsError
+from . import conversions as conv
+from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, HIGH_RATE_SENSOR_QOS, SENSOR_QOS
+
+COMMAND_INTERFACES = {   # command_interface -> (default topic, message type)
+    'twist': ('cmd_twist', TwistStamped),
+    'joint_velocity': ('cmd_joint_velocity', Float64MultiArray),
+    'joint_trajectory': ('cmd_joint_trajectory', JointTrajectory),
+}
+DEFAULT_TIMEOUTS_S = {'camera': 0.5, 'wrench': 0.1, 'tactile': 0.5, 'audio': 0.5, 'events': 0.2, 'proprio': 0.1}
+WARN_PERIOD_S = 5.0   # at most one warning per modality and reason this often
+
+
+def _desc(text: str, floating: Optional[tuple[float, float]] = None, integer: Optional[tuple[int, int]] = None,
+          read_only: bool = False) -> ParameterDescriptor:
+    descriptor = ParameterDescriptor(description=text, read_only=read_only)
+    if floating:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=floating[0], to_value=floating[1])]
+    if integer:
+        descriptor.integer_range = [IntegerRange(from_value=integer[0], to_value=integer[1], step=1)]
+    return descriptor
+
+
+class FusionNode(LifecycleNode):
+    def __init__(self, **node_kwargs):      # node_kwargs: tests inject a context and parameter overrides
+        super().__init__('fusion_node', **node_kwargs)
+        declare = self.declare_parameter
+        declare('architecture', 'nvsf_h', _desc(f'fusion architecture: {", ".join(ARCHITECTURES.keys())}'))
+        declare('backend', 'cpu', _desc(f'compute backend: {", ".join(BACKENDS.keys())}'))
+        declare('model_path', '', _desc('weights (.safetensors); empty = shipped weights '
+                                        'share/sensor_fusion/models/<architecture>.safetensors'))
+        declare('allow_untrained', False, _desc('without trained weights, run a seeded random initialisation '
+                                                '(bring-up checks and tests only) instead of failing configure'))
+        declare('seed', 0, _desc('seed of the random initialisation when allow_untrained', integer=(0, 2 ** 31 - 1)))
+        declare('torch_threads', 1, _desc('torch intra-op threads; 1 is fastest for batch-1 decisions',
+                                          integer=(1, 64)))
+        declare('control_rate_hz', 50.0, _desc('decisions per second', floating=(1.0, 1000.0)))
+        declare('tick_source', 'timer', _desc("'timer' ticks at control_rate_hz; a modality name (e.g. proprio) "
+                                              'ticks on its arrival, at most control_rate_hz, for the lowest latency'))
+        declare('command_interface', 'twist', _desc(f'command output: {", ".join(COMMAND_INTERFACES)}'))
+        declare('command_frame_id', 'base_link', _desc('frame of the TwistStamped command'))
+        declare('max_linear_speed', 0.25, _desc('twist linear limit, m/s', floating=(0.0, 10.0)))
+        declare('max_angular_speed', 1.0, _desc('twist angular limit, rad/s', floating=(0.0, 20.0)))
+        declare('max_joint_velocity', 1.0, _desc('joint velocity limit, rad/s', floating=(0.0, 20.0)))
+        declare('joint_names', [''], _desc('joints, in command and proprioception order (empty = joint_states '
+                                           'order; required for joint commands)'))
+        declare('trajectory_horizon_s', 0.1, _desc('joint_trajectory: time_from_start of the single point, s',
+                                                   floating=(0.001, 10.0)))
+        declare('required_modalities', ['wrench', 'proprio'],
+                _desc(f'inputs whose timeout halts the robot; others are masked when stale. Known: '
+                      f'{", ".join(MODALITIES)}'))
+        for modality in MODALITIES:
+            declare(f'timeouts_s.{modality}', DEFAULT_TIMEOUTS_S[modality],
+                    _desc(f'{modality} is stale after this many seconds', floating=(0.001, 60.0)))
+        declare('audio_message', 'image', _desc("audio wire type: 'image' (sensor_msgs/Image 32FC1, rows = "
+                                                "channels) or 'audio_stamped' (audio_common_msgs)"))
+        declare('audio_sample_rate_hz', 16000.0, _desc('sample rate of the Image audio fallback, Hz',
+                                                       floating=(1000.0, 192000.0)))
+        declare('events_message', 'pointcloud2', _desc("events wire type: 'pointcloud2' or 'event_packet' "
+                                                      '(event_camera_msgs, evt3/mono)'))
+        declare('event_sensor_width', 320, _desc('event camera width for the PointCloud2 fallback, px',
+                                                 integer=(1, 8192)))
+        declare('event_sensor_height', 240, _desc('event camera height for the PointCloud2 fallback, px',
+                                                  integer=(1, 8192)))
+        declare('diagnostics_period_s', 1.0, _desc('diagnostics publication period, s', floating=(0.05, 60.0)))
+        self._policy: Optional[FusionPolicy] = None
+        self._subscriptions = []
+        self._timers = []
+        self._command_pub = self._diagnostics_pub = None
+        self._state = CommandState.INACTIVE
+        self._last_warning: dict[tuple[str, str], float] = {}
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _p(self, name: str):
+        return self.get_parameter(name).value
+
+    def _now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def _warn_limited(self, modality: str, reason: str, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last_warning.get((modality, reason), -1e9) >= WARN_PERIOD_S:
+            self._last_warning[(modality, reason)] = now
+            total = self._buffers.stats[modality].drops[reason]
+            self.get_logger().warning(f'dropped {modality} message ({reason}, {total} so far): {text}')
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (ValueError, KeyError, FileNotFoundError, WeightsError, RuntimeError, ImportError) as error:
+            self.get_logger().error(f'configure failed: {error}')
+            self._teardown()
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        import torch
+        torch.set_num_threads(int(self._p('torch_threads')))
+        architecture, backend = self._p('architecture'), self._p('backend')
+        ARCHITECTURES.get(architecture)
+        BACKENDS.get(backend)
+        self._interface = self._p('command_interface')
+        if self._interface not in COMMAND_INTERFACES:
+            raise ValueError(f"unknown command_interface '{self._interface}'; known: {', '.join(COMMAND_INTERFACES)}")
+        self._joint_names = tuple(n for n in self._p('joint_names') if n)
+        self._limits = CommandLimits(self._p('max_linear_speed'), self._p('max_angular_speed'),
+                                     self._p('max_joint_velocity'))
+        required = tuple(self._p('required_modalities'))
+        self._watchdog = Watchdog({m: self._p(f'timeouts_s.{m}') for m in MODALITIES}, required)
+        self._tick_source = self._p('tick_source')
+        if self._tick_source != 'timer' and self._tick_source not in MODALITIES:
+            raise ValueError(f"tick_source must be 'timer' or one of {', '.join(MODALITIES)}, got '{self._tick_source}'")
+
+        model_path = self._p('model_path') or str(paths.models_dir() / f'{architecture}.safetensors')
+        weights = Path(model_path)
+        if not weights.is_file():
+            if self._p('model_path') or not self._p('allow_untrained'):
+                raise FileNotFoundError(
+                    f'no trained weights for {architecture} at {weights}; train them (sensor-fusion train) or set '
+                    f'model_path, or set allow_untrained:=true for a bring-up check with random weights')
+            self.get_logger().warning(f'UNTRAINED: {architecture} runs a seeded random initialisation '
+                                      f'(allow_untrained); its commands are not a skill')
+            weights = None
+        self._policy = build_policy(architecture, backend, weights, seed=int(self._p('seed')))
+        self._weights_path = str(weights) if weights else 'untrained'
+        action_dim = self._policy.model.config.action_dim
+        if self._interface != 'twist' and not 1 <= len(self._joint_names) <= action_dim:
+            raise ValueError(f'command_interface {self._interface} needs 1..{action_dim} joint_names '
+                             f'(one per action value), got {list(self._joint_names)}')
+        if self._interface == 'twist' and action_dim < 6:
+            raise ValueError(f'a twist needs 6 action values; {architecture} gives {action_dim}')
+
+        # One decision on an empty observation now, so the first real tick is not slowed by lazy
+        # initialisation (a slow first tick would trip the watchdog).
+        self._policy.act(Observation(stamp_ns=0))
+        self._policy.reset()
+        self._buffers = SensorBuffers(IngestConfig.for_preprocess(self._policy.model.config.preprocess),
+                                      self._joint_names)
+        self._event_decoder = EventStreamDecoder()
+        self._audio_rate = float(self._p('audio_sample_rate_hz'))
+        self._event_size = (int(self._p('event_sensor_width')), int(self._p('event_sensor_height')))
+        self._latencies_s = collections.deque(maxlen=2000)
+        self._compute_s = collections.deque(maxlen=2000)
+        self._energy_j = collections.deque(maxlen=200)
+        self._receipt_ns = 0        # perf_counter_ns of the newest accepted input
+        self._counts = collections.Counter()
+        self._last_tick_mono = 0.0
+        self._last_joint_positions = None
+        self._verdict = WatchdogVerdict(CommandState.INACTIVE, (), ())
+
+        topic, msg_type = COMMAND_INTERFACES[self._interface]
+        self._command_pub = self.create_publisher(msg_type, topic, COMMAND_QOS)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
+        self._make_subscriptions()
+        self._timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
+        self.get_logger().info(f'configured {architecture} on {backend} ({self._weights_path}), '
+                               f'{self._interface} on {self._command_pub.topic_name}')
+
+    def _make_subscriptions(self) -> None:
+        sub = self._subscriptions.append
+        sub(self.create_subscription(Image, 'camera/image_raw', self._on_camera, SENSOR_QOS))
+        sub(self.create_subscription(WrenchStamped, 'wrist/wrench', self._on_wrench, HIGH_RATE_SENSOR_QOS))
+        sub(self.create_subscription(Image, 'tactile/image', self._on_tactile, SENSOR_QOS))
+        sub(self.create_subscription(JointState, 'joint_states', self._on_joints, HIGH_RATE_SENSOR_QOS))
+        audio_message = self._p('audio_message')
+        if audio_message == 'image':
+            sub(self.create_subscription(Image, 'audio', self._on_audio_image, HIGH_RATE_SENSOR_QOS))
+        elif audio_message == 'audio_stamped':
+            from audio_common_msgs.msg import AudioStamped   # optional package: ImportError fails configure
+            sub(self.create_subscription(AudioStamped, 'audio', self._on_audio_stamped, HIGH_RATE_SENSOR_QOS))
+        else:
+            raise ValueError(f"audio_message must be 'image' or 'audio_stamped', got '{audio_message}'")
+        events_message = self._p('events_message')
+        if events_message == 'pointcloud2':
+            sub(self.create_subscription(PointCloud2, 'events', self._on_events_cloud, HIGH_RATE_SENSOR_QOS))
+        elif events_message == 'event_packet':
+            from event_camera_msgs.msg import EventPacket    # optional package: ImportError fails configure
+            sub(self.create_subscription(EventPacket, 'events', self._on_event_packet, HIGH_RATE_SENSOR_QOS))
+        else:
+            raise ValueError(f"events_message must be 'pointcloud2' or 'event_packet', got '{events_message}'")
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._policy.reset()
+        self._state = CommandState.OK
+        if self._tick_source == 'timer':
+            self._timers.append(self.create_timer(1.0 / float(self._p('control_rate_hz')), self._on_timer_tick))
+        # The watchdog runs on its own 20 ms timer so a stale input halts the robot within 100 ms
+        # even at a low control rate or when the triggering input itself stopped.
+        self._watchdog_timer = self.create_timer(0.02, self._on_watchdog)
+        self.get_logger().info(f'active: {self._p("control_rate_hz")} Hz, tick source {self._tick_source}')
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._stop_ticking()
+        self._state = CommandState.INACTIVE
+        self._publish_zero(self._now_ns())
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._state != CommandState.INACTIVE:
+            self._stop_ticking()
+            self._publish_zero(self._now_ns())
+        self._state = CommandState.INACTIVE
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_ticking(self) -> None:
+        for timer in self._timers[1:]:
+            self.destroy_timer(timer)
+        del self._timers[1:]
+        if getattr(self, '_watchdog_timer', None) is not None:
+            self.destroy_timer(self._watchdog_timer)
+            self._watchdog_timer = None
+
+    def _teardown(self) -> None:
+        self._stop_ticking()
+        for timer in self._timers:
+            self.destroy_timer(timer)
+        self._timers.clear()
+        for subscription in self._subscriptions:
+            self.destroy_subscription(subscription)
+        self._subscriptions.clear()
+        for publisher in (self._command_pub, self._diagnostics_pub):
+            if publisher is not None:
+                self.destroy_publisher(publisher)
+        self._command_pub = self._diagnostics_pub = None
+        self._policy = None
+
+    # -- ingestion -----------------------------------------------------------------------------
+    def _ingest(self, modality: str, push: Callable[[], Optional[str]]) -> None:
+        """Runs a conversion + push; every failure is dropped, counted and warned about, never raised."""
+        try:
+            reason = push()
+            detail = 'impossible or out-of-order stamp' if reason else ''
+        except conv.ConversionError as error:
+            reason, detail = self._buffers.drop(modality, error.reason), str(error)
+        except (ValueError, TypeError, AttributeError, IndexError, ObservationError) as error:
+            reason, detail = self._buffers.drop(modality, 'malformed'), f'{type(error).__name__}: {error}'
+        if reason:
+            self._warn_limited(modality, reason, detail)
+            return
+        self._receipt_ns = time.perf_counter_ns()
+        if self._tick_source == modality and self._state != CommandState.INACTIVE:
+            self._maybe_tick_on_input()
+
+    def _on_camera(self, msg: Image) -> None:
+        self._ingest('camera', lambda: self._buffers.push_camera(conv.image_to_rgb(msg), conv.stamp_ns(msg.header),
+                                                                 self._now_ns()))
+
+    def _on_tactile(self, msg: Image) -> None:
+        self._ingest('tactile', lambda: self._buffers.push_tactile(conv.image_to_float32(msg, 'tactile'),
+                                                                   conv.stamp_ns(msg.header), self._now_ns()))
+
+    def _on_wrench(self, msg: WrenchStamped) -> None:
+        self._ingest('wrench', lambda: self._buffers.push_wrench(conv.wrench_to_array(msg), conv.stamp_ns(msg.header),
+                                                                 self._now_ns()))
+
+    def _on_joints(self, msg: JointState) -> None:
+        def push():
+            positions, velocities = conv.joint_state_to_arrays(msg, self._joint_names)
+            reason = self._buffers.push_joints(positions, velocities, conv.stamp_ns(msg.header), self._now_ns())
+            if reason is None:
+                self._last_joint_positions = positions
+            return reason
+        self._ingest('proprio', push)
+
+    def _on_audio_image(self, msg: Image) -> None:
+        self._ingest('audio', lambda: self._buffers.push_audio(conv.audio_image_to_samples(msg),
+                                                               conv.stamp_ns(msg.header), self._audio_rate,
+                                                               self._now_ns()))
+
+    def _on_audio_stamped(self, msg) -> None:
+        def push():
+            samples, rate = conv.audio_stamped_to_samples(msg)
+            return self._buffers.push_audio(samples, conv.stamp_ns(msg.header), rate, self._now_ns())
+        self._ingest('audio', push)
+
+    def _on_events_cloud(self, msg: PointCloud2) -> None:
+        self._ingest('events', lambda: self._buffers.push_events(conv.pointcloud2_to_events(msg, self._event_size),
+                                                                 self._event_size, conv.stamp_ns(msg.header),
+                                                                 self._now_ns()))
+
+    def _on_event_packet(self, msg) -> None:
+        def push():
+            events, size = conv.event_packet_to_events(msg, self._event_decoder)
+            return self._buffers.push_events(events, size, conv.stamp_ns(msg.header), self._now_ns())
+        self._ingest('events', push)
+
+    # -- control -------------------------------------------------------------------------------
+    def _maybe_tick_on_input(self) -> None:
+        period = 1.0 / float(self._p('control_rate_hz'))
+        now = time.monotonic()
+        if now - self._last_tick_mono >= 0.9 * period:   # 10% slack: input jitter must not halve the rate
+            self._tick()
+
+    def _on_timer_tick(self) -> None:
+        self._tick()
+
+    def _on_watchdog(self) -> None:
+        verdict = self._watchdog.check(self._buffers.ages_s(self._now_ns()))
+        if not verdict.may_command and self._verdict.may_command:
+            self._halt(verdict, self._now_ns())
+        elif self._tick_source != 'timer' and not verdict.may_command:
+            self._verdict = verdict   # keep reporting; no tick will come while the trigger is silent
+
+    def _halt(self, verdict: WatchdogVerdict, now_ns: int) -> None:
+        if self._verdict.state != CommandState.HALTED:
+            self.get_logger().warning(f'HALT: required inputs stale or missing: {", ".join(verdict.stale_required)}')
+            self._counts['halts'] += 1
+        self._verdict = verdict
+        self._state = CommandState.HALTED
+        self._publish_zero(now_ns)
+
+    def _tick(self) -> None:
+        self._last_tick_mono = time.monotonic()
+        tick_ns = self._now_ns()
+        verdict = self._watchdog.check(self._buffers.ages_s(tick_ns))
+        if not verdict.may_command:
+            self._halt(verdict, tick_ns)
+            return
+        if verdict.state != self._verdict.state or verdict.stale_optional != self._verdict.stale_optional:
+            if verdict.stale_optional:
+                self.get_logger().warning(f'DEGRADED: masking stale optional inputs {", ".join(verdict.stale_optional)}')
+            else:
+                self.get_logger().info('all inputs fresh: commanding normally')
+        self._verdict, self._state = verdict, verdict.state
+        receipt_ns = self._receipt_ns
+        try:
+            observation = self._buffers.observation_at(tick_ns, masked=frozenset(verdict.stale_optional))
+            decision = self._policy.act(observation)
+            command = scale_action(decision.action, self._interface, self._limits, len(self._joint_names))
+        except (NonFiniteActionError, ObservationError, ValueError, RuntimeError) as error:
+            self._counts['model_errors'] += 1
+            self.get_logger().error(f'no decision this tick, commanding zero: {error}', throttle_duration_sec=5.0)
+            self._publish_zero(tick_ns)
+            return
+        self._publish_command(command, tick_ns)
+        self._latencies_s.append((time.perf_counter_ns() - receipt_ns) / 1e9)
+        self._compute_s.append(decision.compute_s)
+        self._energy_j.append(decision.energy.total_j)
+        self._counts['commands'] += 1
+
+    def _publish_command(self, command: np.ndarray, stamp: int) -> None:
+        if self._command_pub is None:
+            return
+        if self._interface == 'twist':
+            msg = conv.twist_msg(command, stamp, self._p('command_frame_id'))
+        elif self._interface == 'joint_velocity':
+            msg = conv.joint_velocity_msg(command)
+        else:
+            msg = conv.joint_trajectory_msg(command, self._last_joint_positions, self._joint_names, stamp,
+                                            float(self._p('trajectory_horizon_s')))
+        self._command_pub.publish(msg)
+
+    def _publish_zero(self, stamp: int) -> None:
+        size = 6 if self._interface == 'twist' else len(self._joint_names)
+        self._publish_command(np.zeros(size), stamp)
+        self._counts['zero_commands'] += 1
+
+    # -- diagnostics ---------------------------------------------------------------------------
+    def _publish_diagnostics(self) -> None:
+        if self._diagnostics_pub is None or self._policy is None:
+            return
+        now_ns = self._now_ns()
+        ages = self._buffers.ages_s(now_ns)
+        values = {'architecture': self._policy.architecture, 'backend': self._policy.backend.key,
+                  'weights': self._weights_path, 'state': self._state.value,
+                  'stale_required': ','.join(self._verdict.stale_required),
+                  'stale_optional': ','.join(self._verdict.stale_optional),
+                  'commands': self._counts['commands'], 'zero_commands': self._counts['zero_commands'],
+                  'halts': self._counts['halts'], 'model_errors': self._counts['model_errors'],
+                  'latency_p50_ms': f'{percentile_ms(self._latencies_s, 50):.3f}',
+                  'latency_p99_ms': f'{percentile_ms(self._latencies_s, 99):.3f}',
+                  'compute_p50_ms': f'{percentile_ms(self._compute_s, 50):.3f}',
+                  'energy_per_decision_uj': f'{np.mean(self._energy_j) * 1e6:.3f}' if self._energy_j else 'nan'}
+        for modality in MODALITIES:
+            stats = self._buffers.stats[modality]
+            age = ages[modality]
+            values[f'{modality}.rate_hz'] = f'{stats.rate_hz(now_ns, self._buffers.config.rate_window_s):.1f}'
+            values[f'{modality}.age_s'] = 'never' if age is None else f'{age:.3f}'
+            values[f'{modality}.received'] = stats.received
+            values[f'{modality}.dropped'] = stats.dropped
+            values[f'{modality}.drop_reasons'] = ','.join(f'{k}:{v}' for k, v in sorted(stats.drops.items()))
+        level = {CommandState.OK: DiagnosticStatus.OK, CommandState.DEGRADED: DiagnosticStatus.WARN,
+                 CommandState.HALTED: DiagnosticStatus.ERROR, CommandState.INACTIVE: DiagnosticStatus.STALE}
+        message = {CommandState.OK: 'commanding', CommandState.DEGRADED: 'commanding, degraded (stale optional '
+                   f'inputs masked: {values["stale_optional"]})', CommandState.HALTED: 'halted: zero command '
+                   f'(stale required inputs: {values["stale_required"]})', CommandState.INACTIVE: 'inactive'}
+        self._diagnostics_pub.publish(conv.diagnostic_array(
+            now_ns, f'sensor_fusion/{self.get_name()}', self._policy.architecture, level[self._state],
+            message[self._state], values))
+
+
+def main(args: Optional[list[str]] = None) -> int:
+    """Console script ``fusion_node``: configures and activates itself, like a managed launch would.
+
+    rclpy's own signal handlers would shut the context down before we could publish the final
+    zero command, so SIGINT/SIGTERM only set a flag here; the spin loop sees it within 50 ms and
+    the node stops the robot (one zero command) while it still can.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    node = FusionNode()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+            node.get_logger().fatal('configure failed; exiting (see the error above)')
+            return 2
+        node.trigger_activate()
+        while not stop and rclpy.ok():
+            executor.spin_once(timeout_sec=0.05)
+    except ExternalShutdownException:
+        pass
+    finally:
+        if rclpy.ok():
+            node.trigger_shutdown()   # publishes one zero command if it was commanding
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
