@@ -27,6 +27,7 @@ setup(
         'console_scripts': [
             'sensor-fusion = sensor_fusion.cli:main',
             'fusion_node = sensor_fusion.ros.fusion_node:main',
+            'synthetic_sensors_node = sensor_fusion.ros.synthetic_sensors_node:main',
         ],
     },
 )

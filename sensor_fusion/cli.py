@@ -36,6 +36,13 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _up(args: argparse.Namespace) -> int:
+    from .bringup import parse_launch_arguments, plan
+    from .runner import Runner
+    nodes = plan(args.target, **parse_launch_arguments(args.launch_arguments))
+    return Runner(nodes).run(duration_s=args.duration)
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     parser = argparse.ArgumentParser(prog='sensor-fusion', description=__doc__)
@@ -49,6 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                        help='torch threads; 1 is fastest for batch-1 decisions on small models')
     bench.add_argument('--repeats', type=int, default=300)
     bench.set_defaults(handler=_bench)
+    up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
+    up.add_argument('target', help='bring-up target: robot | synthetic')
+    up.add_argument('launch_arguments', nargs='*', metavar='name:=value',
+                    help='architecture, backend, command_interface, params_file, use_sim_time, or any fusion_node '
+                         'parameter')
+    up.add_argument('--duration', type=float, default=None, help='stop after this many seconds')
+    up.set_defaults(handler=_up)
     args = parser.parse_args(argv)
     return args.handler(args)
 
