@@ -127,11 +127,10 @@ class EventStreamDecoder:
         event_rows = np.concatenate([x_rows, v_rows]) if has_vectors else x_rows
         h = last_before(high_idx, event_rows)
         lo = last_before(low_idx, event_rows)
-        t_us = (np.where(h >= 0, full_high[h], s.time_high)
-                + np.where(lo >= 0, payload[low_idx][lo], s.time_low))     # (R,) µs, wraps included
+        t_us = _gather(full_high, h, s.time_high) + _gather(payload[low_idx], lo, s.time_low)   # (R,) µs, wraps in
         y_idx = np.flatnonzero(code == _ADDR_Y)
         yy = last_before(y_idx, event_rows)
-        y_rows = np.where(yy >= 0, payload[y_idx][yy] & 0x7FF, s.y)
+        y_rows = _gather(payload[y_idx] & 0x7FF, yy, s.y)
 
         n_x = len(x_rows)
         if has_vectors:
@@ -143,9 +142,9 @@ class EventStreamDecoder:
             advance = np.where(code == _VECT_12, 12, np.where(code == _VECT_8, 8, 0)).astype(np.int32)
             advance_before = np.cumsum(advance) - advance                          # (N,) exclusive
             b = last_before(base_idx, v_rows)
-            base_at = (np.where(b >= 0, payload[base_idx][b] & 0x7FF, s.base_x) + advance_before[v_rows]
-                       - np.where(b >= 0, advance_before[base_idx][b], 0))
-            polarity_v = np.where(b >= 0, (payload[base_idx][b] >> 11) & 1, s.polarity)
+            base_at = (_gather(payload[base_idx] & 0x7FF, b, s.base_x) + advance_before[v_rows]
+                       - _gather(advance_before[base_idx], b, 0))
+            polarity_v = _gather((payload[base_idx] >> 11) & 1, b, s.polarity)
             bits = np.arange(12, dtype=np.int32)
             width_bits = np.where(code[v_rows] == _VECT_12, 12, 8)[:, None]
             mask = (((payload[v_rows][:, None] >> bits) & 1) == 1) & (bits < width_bits)   # (V, 12)
@@ -192,6 +191,13 @@ class EventStreamDecoder:
                 s.time_low = int(payload[low_idx[-1]])
             s.has_time = s.has_time or first_valid < n
         return x.astype(np.uint16), y.astype(np.uint16), t * 1000, p.astype(np.uint8)
+
+
+def _gather(values: np.ndarray, ordinal: np.ndarray, default: int) -> np.ndarray:
+    """``values[ordinal]`` where ordinal >= 0, ``default`` where it is -1 (no marker yet)."""
+    if len(values) == 0:
+        return np.full(len(ordinal), default, np.int64)
+    return np.where(ordinal >= 0, values[np.maximum(ordinal, 0)], default)
 
 
 def _decode_mono(buffer: np.ndarray, time_base_ns: int):

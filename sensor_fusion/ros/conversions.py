@@ -115,32 +115,31 @@ def audio_image_to_samples(msg) -> np.ndarray:
     return samples
 
 
-_AUDIO_COMMON_FORMATS = {   # audio_common_msgs/AudioInfo.format -> (field, scale to [-1, 1])
-    'F32': ('float32_data', 1.0), 'S32': ('int32_data', 1.0 / 2 ** 31),
-    'S16': ('int16_data', 1.0 / 2 ** 15), 'S8': ('int8_data', 1.0 / 2 ** 7), 'U8': ('uint8_data', None)}
+# audio_common_msgs (ROS 2, mgonzs13/audio_common) AudioStamped: header + Audio{audio: AudioData, info:
+# AudioInfo{format, channels, rate, chunk}}; ``format`` is a PortAudio sample-format constant and the
+# samples are interleaved in the matching typed array. (AudioDataStamped is not decoded: it carries
+# no sample format or rate, and two incompatible definitions of it are in use.)
+PORTAUDIO_FORMATS = {1: ('float32_data', 1.0), 2: ('int32_data', 1.0 / 2 ** 31), 4: ('int24_data', 1.0 / 2 ** 23),
+                     8: ('int16_data', 1.0 / 2 ** 15), 16: ('int8_data', 1.0 / 2 ** 7), 32: ('uint8_data', None)}
 
 
 def audio_stamped_to_samples(msg) -> tuple[np.ndarray, float]:
-    """audio_common_msgs/AudioStamped -> ((C, S) float32, sample rate Hz); interleaved channels."""
-    info, data = msg.audio.info, msg.audio.audio_data
-    channels, rate = int(info.channels), float(info.rate)
-    fmt = str(info.format).upper()
-    field = next((v for k, v in _AUDIO_COMMON_FORMATS.items() if fmt.startswith(k)), None)
-    if field is None:
-        raise ConversionError('bad_encoding', f"audio format '{info.format}' not supported; "
-                              f"known: {', '.join(_AUDIO_COMMON_FORMATS)}")
-    if channels < 1 or rate <= 0:
+    """audio_common_msgs/AudioStamped -> ((C, S) float32 in [-1, 1], sample rate Hz)."""
+    info, data = msg.audio.info, msg.audio.audio
+    channels, rate, fmt = int(info.channels), float(info.rate), int(info.format)
+    if fmt not in PORTAUDIO_FORMATS:
+        raise ConversionError('bad_encoding', f'audio format {fmt} is not a PortAudio format; known: '
+                              f'{sorted(PORTAUDIO_FORMATS)}')
+    if channels < 1 or not rate > 0:
         raise ConversionError('bad_size', f'audio: channels={channels}, rate={rate}')
-    raw = np.asarray(getattr(data, field[0]))
-    if field[1] is None:
-        values = (raw.astype(np.float32) - 128.0) / 128.0
-    else:
-        values = raw.astype(np.float32) * np.float32(field[1])
+    field, scale = PORTAUDIO_FORMATS[fmt]
+    raw = np.asarray(getattr(data, field))
     if raw.size == 0 or raw.size % channels:
         raise ConversionError('bad_size', f'audio: {raw.size} samples is not a positive multiple of {channels} channels')
-    if not np.all(np.isfinite(values)):
-        raise ConversionError('non_finite', 'audio: NaN/inf samples')
-    return values.reshape(-1, channels).T.copy(), rate                           # (C, S)
+    values = (raw.astype(np.float32) - 128.0) / 128.0 if scale is None else raw.astype(np.float32) * np.float32(scale)
+    if not np.all(np.isfinite(values)) or np.abs(values).max() > 1.0 + 1e-6:
+        raise ConversionError('out_of_range', 'audio: NaN/inf or samples outside [-1, 1]')
+    return values.reshape(-1, channels).T.copy(), rate                           # (C, S), de-interleaved
 
 
 def samples_to_audio_image(samples: np.ndarray, first_sample_ns: int, frame_id: str = 'microphone') -> Image:
