@@ -1,0 +1,135 @@
+"""The test side of a fusion_node integration test: sensor streams out, commands and diagnostics in."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import TwistStamped
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from rcl_interfaces.msg import Parameter as ParameterMsg
+from rcl_interfaces.srv import SetParameters
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from sensor_fusion.ros.conversions import diagnostic_values
+from sensor_fusion.ros.qos import COMMAND_QOS, DIAGNOSTICS_QOS
+from sensor_fusion.ros.synthetic_sensors import StreamRates, SyntheticSensors
+
+def spin_until(executor: SingleThreadedExecutor, predicate: Callable[[], bool], timeout_s: float,
+               tick: Callable[[], float] | None = None) -> bool:
+    """Spins until ``predicate()`` holds; ``tick`` (e.g. sensor publishing) returns its next due time."""
+    end = time.perf_counter() + timeout_s
+    while time.perf_counter() < end:
+        if predicate():
+            return True
+        wait = 0.01
+        if tick is not None:
+            wait = max(0.0, min(wait, tick(time.perf_counter()) - time.perf_counter()))
+        executor.spin_once(timeout_sec=wait)
+    return predicate()
+
+
+def fusion_node_process(**parameters) -> subprocess.Popen:
+    """``fusion_node`` in its own process with ``-p name:=value`` overrides."""
+    args = [sys.executable, '-m', 'sensor_fusion.ros.fusion_node', '--ros-args']
+    for name, value in parameters.items():
+        if isinstance(value, (list, tuple)):
+            value = '[' + ','.join(str(v) for v in value) + ']'
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        args += ['-p', f'{name}:={value}']
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 15.0) -> tuple[int, str]:
+    if process.poll() is None:
+        process.send_signal(2)
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        output, _ = process.communicate()
+    return process.returncode, output
+
+
+JOINTS = tuple(f'joint_{i + 1}' for i in range(6))
+# Light streams: these tests check behaviour, not throughput (that is `sensor-fusion bench ros`).
+TEST_RATES = StreamRates(camera_hz=15.0, camera_size=(64, 48), wrench_hz=200.0, tactile_hz=15.0,
+                         events_per_s=50_000.0, event_sensor_size=(64, 48), joints_hz=200.0, joint_names=JOINTS)
+
+
+@dataclass
+class Received:
+    t: float           # perf_counter at arrival
+    values: np.ndarray  # the command as numbers (twist: 6; joints: one per joint; trajectory: point velocities)
+    kind: str
+
+
+def command_values(msg) -> np.ndarray:
+    if isinstance(msg, TwistStamped):
+        lin, ang = msg.twist.linear, msg.twist.angular
+        return np.array([lin.x, lin.y, lin.z, ang.x, ang.y, ang.z])
+    if isinstance(msg, Float64MultiArray):
+        return np.array(msg.data)
+    return np.array(msg.points[0].velocities) if msg.points else np.zeros(len(msg.joint_names))
+
+
+class Harness:
+    def __init__(self, context, rates: StreamRates = TEST_RATES, target: str = 'fusion_node'):
+        self.node = Node('test_harness', context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.sensors = SyntheticSensors(self.node, rates)
+        self.commands: list[Received] = []
+        self.diagnostics: list[dict] = []
+        for topic, msg_type, kind in (('cmd_twist', TwistStamped, 'twist'),
+                                      ('cmd_joint_velocity', Float64MultiArray, 'joint_velocity'),
+                                      ('cmd_joint_trajectory', JointTrajectory, 'joint_trajectory')):
+            self.node.create_subscription(msg_type, topic, lambda m, k=kind: self.commands.append(
+                Received(time.perf_counter(), command_values(m), k)), COMMAND_QOS)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', lambda m: self.diagnostics.append(
+            {'message': m.status[0].message, **diagnostic_values(m.status[0])}), DIAGNOSTICS_QOS)
+        self.change_state = self.node.create_client(ChangeState, f'/{target}/change_state')
+        self.set_parameters = self.node.create_client(SetParameters, f'/{target}/set_parameters')
+
+    def wait_for_node(self, timeout_s: float = 60.0) -> bool:
+        """Until the node's services exist and every sensor publisher has matched a subscriber."""
+        return spin_until(self.executor, lambda: self.change_state.service_is_ready() and
+                          self.sensors.subscribers_matched(), timeout_s)
+
+    def stream(self, seconds: float, until=None) -> bool:
+        """Publishes the sensor streams at their rates for ``seconds`` (or until ``until()``)."""
+        return spin_until(self.executor, until or (lambda: False), seconds, tick=self.sensors.publish_due)
+
+    def call(self, client, request, timeout_s: float = 30.0):
+        future = client.call_async(request)
+        spin_until(self.executor, future.done, timeout_s, tick=self.sensors.publish_due)
+        assert future.done(), f'no answer from {client.srv_name}'
+        return future.result()
+
+    def transition(self, transition_id: int) -> bool:
+        return self.call(self.change_state, ChangeState.Request(transition=Transition(id=transition_id))).success
+
+    def set(self, **values) -> None:
+        params: list[ParameterMsg] = [Parameter(k, value=v).to_parameter_msg() for k, v in values.items()]
+        results = self.call(self.set_parameters, SetParameters.Request(parameters=params)).results
+        assert all(r.successful for r in results), [r.reason for r in results]
+
+    def commands_since(self, t: float, kind: str | None = None) -> list[Received]:
+        return [c for c in self.commands if c.t >= t and (kind is None or c.kind == kind)]
+
+    def latest_diagnostics(self) -> dict:
+        return self.diagnostics[-1] if self.diagnostics else {}
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
