@@ -22,7 +22,6 @@ setup(
     maintainer_email='maintainers@sensor-fusion.invalid',
     description='Multisensory fusion policies (NVSF-C, NVSF-A, NVSF-H) for ROS 2 robots.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'sensor-fusion = sensor_fusion.cli:main',

@@ -8,12 +8,16 @@ executables, parameter files plus overrides, and remappings.
 ['fusion_node']
 >>> plan('robot', backend='loihi_sim')[0].parameters['backend']
 'loihi_sim'
+>>> plan('robot', control_rate_hz='20.0')[0].parameters['control_rate_hz']
+20.0
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
+
+import yaml
 
 from .paths import config_path
 from .registry import Registry
@@ -77,7 +81,9 @@ def plan(target: str, architecture: str = '', backend: str = '', command_interfa
         use_sim_time = parse_bool('use_sim_time', use_sim_time) if use_sim_time else None
     if params_file and not Path(params_file).is_file():
         raise FileNotFoundError(f'params_file {params_file} does not exist')
-    overrides = {'architecture': architecture, 'backend': backend, 'command_interface': command_interface, **overrides}
+    # Extra node parameters arrive as text (name:=value); read them as YAML, as `ros2 run -p` does.
+    typed = {k: yaml.safe_load(v) if isinstance(v, str) else v for k, v in overrides.items()}
+    overrides = {'architecture': architecture, 'backend': backend, 'command_interface': command_interface, **typed}
     return build(params_file, use_sim_time, overrides)
 
 

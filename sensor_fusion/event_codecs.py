@@ -93,7 +93,6 @@ class EventStreamDecoder:
             raise EventDecodeError(f'evt3 packet has unknown word codes {bad}')
         payload = (words & 0x0FFF).astype(np.int32)                     # (N,)
         s = self._evt3
-        position = np.arange(n, dtype=np.int32)
 
         # Time: TIME_HIGH carries bits 12-23; count 24-bit wraps along the TIME_HIGH sequence.
         high_idx = np.flatnonzero(code == _TIME_HIGH)

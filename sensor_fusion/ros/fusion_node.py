@@ -22,6 +22,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import TwistStamped, WrenchStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
@@ -103,8 +104,8 @@ class FusionNode(LifecycleNode):
                                                   integer=(1, 8192)))
         declare('diagnostics_period_s', 1.0, _desc('diagnostics publication period, s', floating=(0.05, 60.0)))
         self._policy: Optional[FusionPolicy] = None
-        self._subscriptions = []
-        self._timers = []
+        self._sensor_subscriptions = []
+        self._owned_timers = []
         self._command_pub = self._diagnostics_pub = None
         self._state = CommandState.INACTIVE
         self._last_warning: dict[tuple[str, str], float] = {}
@@ -192,12 +193,12 @@ class FusionNode(LifecycleNode):
         self._command_pub = self.create_publisher(msg_type, topic, COMMAND_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
         self._make_subscriptions()
-        self._timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
+        self._owned_timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
         self.get_logger().info(f'configured {architecture} on {backend} ({self._weights_path}), '
                                f'{self._interface} on {self._command_pub.topic_name}')
 
     def _make_subscriptions(self) -> None:
-        sub = self._subscriptions.append
+        sub = self._sensor_subscriptions.append
         sub(self.create_subscription(Image, 'camera/image_raw', self._on_camera, SENSOR_QOS))
         sub(self.create_subscription(WrenchStamped, 'wrist/wrench', self._on_wrench, HIGH_RATE_SENSOR_QOS))
         sub(self.create_subscription(Image, 'tactile/image', self._on_tactile, SENSOR_QOS))
@@ -223,7 +224,7 @@ class FusionNode(LifecycleNode):
         self._policy.reset()
         self._state = CommandState.OK
         if self._tick_source == 'timer':
-            self._timers.append(self.create_timer(1.0 / float(self._p('control_rate_hz')), self._on_timer_tick))
+            self._owned_timers.append(self.create_timer(1.0 / float(self._p('control_rate_hz')), self._on_timer_tick))
         # The watchdog runs on its own 20 ms timer so a stale input halts the robot within 100 ms
         # even at a low control rate or when the triggering input itself stopped.
         self._watchdog_timer = self.create_timer(0.02, self._on_watchdog)
@@ -249,21 +250,21 @@ class FusionNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _stop_ticking(self) -> None:
-        for timer in self._timers[1:]:
+        for timer in self._owned_timers[1:]:
             self.destroy_timer(timer)
-        del self._timers[1:]
+        del self._owned_timers[1:]
         if getattr(self, '_watchdog_timer', None) is not None:
             self.destroy_timer(self._watchdog_timer)
             self._watchdog_timer = None
 
     def _teardown(self) -> None:
         self._stop_ticking()
-        for timer in self._timers:
+        for timer in self._owned_timers:
             self.destroy_timer(timer)
-        self._timers.clear()
-        for subscription in self._subscriptions:
+        self._owned_timers.clear()
+        for subscription in self._sensor_subscriptions:
             self.destroy_subscription(subscription)
-        self._subscriptions.clear()
+        self._sensor_subscriptions.clear()
         for publisher in (self._command_pub, self._diagnostics_pub):
             if publisher is not None:
                 self.destroy_publisher(publisher)
@@ -446,7 +447,12 @@ def main(args: Optional[list[str]] = None) -> int:
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
     signal.signal(signal.SIGINT, lambda *_: stop.append(True))
-    node = FusionNode()
+    try:
+        node = FusionNode()
+    except (ParameterException, InvalidParameterTypeException, InvalidParameterValueException) as error:
+        rclpy.logging.get_logger('fusion_node').fatal(f'bad parameter: {error}')
+        rclpy.try_shutdown()
+        return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:

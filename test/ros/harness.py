@@ -1,5 +1,24 @@
-"""The test side of a fusion_node integration test: sensor streams out, commands and diagnostics in."""
+"""The ROS test tier's shared pieces: environment, the ``ros_context`` fixture, spinning helpers,
+node processes, and the test side of a fusion_node integration test (sensor streams out, commands
+and diagnostics in).
+
+Nodes under test run in separate processes (what crosses DDS is tested across processes); the
+test side is one node in its own Context. Waiting is always for a condition (matching, a message),
+never a fixed sleep. (Kept out of a conftest.py so it does not shadow test/conftest.py's helpers.)
+"""
 from __future__ import annotations
+
+import os
+
+import pytest
+
+# A distinct domain per test process, before anything creates a DDS participant; child processes
+# inherit it. Domains 20..219 keep Fast DDS's port mapping below 65535.
+os.environ['ROS_DOMAIN_ID'] = str(20 + os.getpid() % 200)
+
+import sensor_fusion.ros  # noqa: E402,F401  (applies the loopback DDS defaults)
+import rclpy  # noqa: E402
+
 
 import subprocess
 import sys
@@ -23,6 +42,15 @@ from trajectory_msgs.msg import JointTrajectory
 from sensor_fusion.ros.conversions import diagnostic_values
 from sensor_fusion.ros.qos import COMMAND_QOS, DIAGNOSTICS_QOS
 from sensor_fusion.ros.synthetic_sensors import StreamRates, SyntheticSensors
+
+@pytest.fixture
+def ros_context():
+    """An rclpy Context of the test's own (one per test)."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)
+
 
 def spin_until(executor: SingleThreadedExecutor, predicate: Callable[[], bool], timeout_s: float,
                tick: Callable[[], float] | None = None) -> bool:

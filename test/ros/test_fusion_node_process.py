@@ -6,12 +6,16 @@ import numpy as np
 import pytest
 from lifecycle_msgs.msg import Transition
 
+from harness import ros_context  # noqa: F401  (fixture)
 from harness import JOINTS, Harness, fusion_node_process, stop_process
 
 LIMITS = dict(max_linear_speed=0.2, max_angular_speed=0.5, max_joint_velocity=0.3)
 BOUNDS = {'twist': np.array([0.2] * 3 + [0.5] * 3), 'joint_velocity': np.full(6, 0.3),
           'joint_trajectory': np.full(6, 0.3)}
 RATE_HZ = {'nvsf_a': 50.0, 'nvsf_c': 20.0, 'nvsf_h': 20.0}
+# Required-input timeout in the watchdog tests: long enough that a scheduling hiccup of this shared
+# 2-core machine does not halt the node by itself; the halt test measures the delay beyond it.
+STALE_S = 0.25
 
 
 def within_limits(received) -> bool:
@@ -62,7 +66,8 @@ def test_commands_at_the_control_rate_on_every_interface(ros_context, architectu
 def running_node(ros_context):
     process = fusion_node_process(architecture='nvsf_a', allow_untrained=True, control_rate_hz=50.0,
                                   joint_names=list(JOINTS), required_modalities=['wrench', 'proprio'],
-                                  diagnostics_period_s=0.2, **LIMITS)
+                                  diagnostics_period_s=0.2, **{f'timeouts_s.{m}': STALE_S for m in ('wrench', 'proprio')},
+                                  **LIMITS)
     harness = Harness(ros_context)
     try:
         assert harness.wait_for_node(), 'fusion_node never came up'
@@ -76,12 +81,11 @@ def running_node(ros_context):
 
 def test_halts_within_100_ms_when_a_required_input_stops(running_node):
     harness, _ = running_node
-    timeout_s = 0.1                               # timeouts_s.wrench default
     harness.sensors.silenced.add('wrench')
     last_wrench = harness.sensors.last_publish_ns['wrench'] / 1e9
     assert harness.stream(3.0, until=lambda: any(np.all(c.values == 0) for c in harness.commands_since(last_wrench)))
     first_zero = next(c.t for c in harness.commands_since(last_wrench) if np.all(c.values == 0))
-    delay = first_zero - last_wrench - timeout_s
+    delay = first_zero - last_wrench - STALE_S
     assert delay <= 0.1, f'zero command {delay * 1e3:.0f} ms after the wrench went stale'
     # ... and it stays halted: every later command is zero
     harness.stream(0.5)
