@@ -31,6 +31,16 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.what == 'ros':
+        from .ros.bench_ros import format_table, run as run_ros
+        print(f'fusion_node under real-rate streams, {args.duration:.0f} s per architecture (untrained weights; '
+              'latency does not depend on training)')
+        print(format_table(run_ros(args.architectures, args.duration)))
+        return 0
+    if args.what == 'evt3':
+        from .bench import bench_evt3
+        print(bench_evt3())
+        return 0
     from .bench import run
     run(threads=args.threads, repeats=args.repeats)
     return 0
@@ -51,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument('--ticks', type=int, default=20)
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser('bench', help='benchmarks that print tables')
-    bench.add_argument('what', choices=['models'])
+    bench.add_argument('what', choices=['models', 'ros', 'evt3'],
+                       help='models: per-decision latency/energy; ros: the node under real-rate streams; '
+                            'evt3: event decoding throughput')
+    bench.add_argument('--duration', type=float, default=20.0, help='ros: measured seconds per architecture')
+    bench.add_argument('--architectures', nargs='+', default=['nvsf_a', 'nvsf_h', 'nvsf_c'])
     bench.add_argument('--threads', type=int, default=1,
                        help='torch threads; 1 is fastest for batch-1 decisions on small models')
     bench.add_argument('--repeats', type=int, default=300)

@@ -32,6 +32,9 @@ _IGNORED = (7, 9, 10, 14, 15)   # CONTINUED_4, padding, EXT_TRIGGER, OTHERS, CON
 _KNOWN = np.zeros(16, bool)
 _KNOWN[[_ADDR_Y, _ADDR_X, _VECT_BASE_X, _VECT_12, _VECT_8, _TIME_LOW, _TIME_HIGH, *_IGNORED]] = True
 _ROLLOVER = 1 << 24            # microseconds in one wrap of the 24-bit clock
+_BITS = ((np.arange(4096)[:, None] >> np.arange(12)) & 1).astype(bool)   # (4096, 12): mask -> set bits
+_ADVANCE = np.zeros(16, np.int32)
+_ADVANCE[[_VECT_12, _VECT_8]] = 12, 8
 
 
 class EventDecodeError(ValueError):
@@ -123,7 +126,8 @@ class EventStreamDecoder:
             marks[idx] = np.arange(len(idx), dtype=np.int32)
             return np.maximum.accumulate(marks)[rows] if n else marks
 
-        event_rows = np.concatenate([x_rows, v_rows]) if has_vectors else x_rows
+        # Event-carrying words in packet order (ADDR_X and vectors interleaved as they came).
+        event_rows = np.flatnonzero((is_x | is_vector)[first_valid:]) + first_valid if has_vectors else x_rows
         h = last_before(high_idx, event_rows)
         lo = last_before(low_idx, event_rows)
         t_us = _gather(full_high, h, s.time_high) + _gather(payload[low_idx], lo, s.time_low)   # (R,) µs, wraps in
@@ -131,44 +135,28 @@ class EventStreamDecoder:
         yy = last_before(y_idx, event_rows)
         y_rows = _gather(payload[y_idx] & 0x7FF, yy, s.y)
 
-        n_x = len(x_rows)
         if has_vectors:
-            counts = np.zeros(n, np.int32)
-            counts[x_rows] = 1
             base_idx = np.flatnonzero(code == _VECT_BASE_X)
             # The base a vector word sees: the last VECT_BASE_X plus the advances of the vector words
             # in between (12 for VECT_12, 8 for VECT_8).
-            advance = np.where(code == _VECT_12, 12, np.where(code == _VECT_8, 8, 0)).astype(np.int32)
-            advance_before = np.cumsum(advance) - advance                          # (N,) exclusive
-            b = last_before(base_idx, v_rows)
-            base_at = (_gather(payload[base_idx] & 0x7FF, b, s.base_x) + advance_before[v_rows]
-                       - _gather(advance_before[base_idx], b, 0))
-            polarity_v = _gather((payload[base_idx] >> 11) & 1, b, s.polarity)
-            bits = np.arange(12, dtype=np.int32)
-            width_bits = np.where(code[v_rows] == _VECT_12, 12, 8)[:, None]
-            mask = (((payload[v_rows][:, None] >> bits) & 1) == 1) & (bits < width_bits)   # (V, 12)
-            counts[v_rows] = mask.sum(axis=1)
-            offsets = np.cumsum(counts) - counts                         # (N,) first output slot per word
-            total = int(offsets[-1] + counts[-1])
-            slots = offsets[x_rows]
+            advance = _ADVANCE[code]                                                 # (N,) int32
+            advance_before = np.cumsum(advance, dtype=np.int32) - advance           # (N,) exclusive
+            b = last_before(base_idx, event_rows)
+            row_code = code[event_rows]
+            row_payload = payload[event_rows]
+            row_is_x = row_code == _ADDR_X
+            base_at = np.where(row_is_x, row_payload & 0x7FF,                        # (R,) x of bit 0
+                               _gather(payload[base_idx] & 0x7FF, b, s.base_x) + advance_before[event_rows]
+                               - _gather(advance_before[base_idx], b, 0))
+            p_row = np.where(row_is_x, (row_payload >> 11) & 1, _gather((payload[base_idx] >> 11) & 1, b, s.polarity))
+            # Bit masks from a table: ADDR_X is one event at bit 0; VECT_8 uses its low 8 bits only.
+            valid_bits = np.where(row_is_x, 1, np.where(row_code == _VECT_8, row_payload & 0xFF, row_payload))
+            row_of, bit_of = np.nonzero(_BITS[valid_bits])                         # row-major = packet order
+            x = base_at[row_of] + bit_of
+            y, t, p = y_rows[row_of], t_us[row_of], p_row[row_of]
         else:   # the common sparse case: one event per ADDR_X word, already in order
-            total = n_x
-            slots = slice(None)
-        x = np.empty(total, np.int32)
-        y = np.empty(total, np.int32)
-        t = np.empty(total, np.int64)
-        p = np.empty(total, np.int32)
-        x[slots] = payload[x_rows] & 0x7FF
-        p[slots] = (payload[x_rows] >> 11) & 1
-        y[slots] = y_rows[:n_x]
-        t[slots] = t_us[:n_x]
-        if has_vectors:
-            rank = np.cumsum(mask, axis=1) - 1                           # (V, 12) slot within the word
-            vslots = (offsets[v_rows][:, None] + rank)[mask]
-            x[vslots] = (base_at[:, None] + bits)[mask]
-            p[vslots] = np.broadcast_to(polarity_v[:, None], mask.shape)[mask]
-            y[vslots] = np.broadcast_to(y_rows[n_x:, None], mask.shape)[mask]
-            t[vslots] = np.broadcast_to(t_us[n_x:, None], mask.shape)[mask]
+            row_payload = payload[x_rows]
+            x, p, y, t = row_payload & 0x7FF, (row_payload >> 11) & 1, y_rows, t_us
         inside = (x < width) & (y < height)
         if not inside.all():
             x, y, t, p = x[inside], y[inside], t[inside], p[inside]

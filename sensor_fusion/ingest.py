@@ -93,7 +93,8 @@ class SensorBuffers:
         self._wrench_stamps: Deque[int] = collections.deque(maxlen=max(4 * config.wrench_window, 256))
         self._wrench_values: Deque[np.ndarray] = collections.deque(maxlen=max(4 * config.wrench_window, 256))
         self._audio: Deque[tuple[int, float, np.ndarray]] = collections.deque()   # (first stamp, rate, (C,S))
-        self._events: Deque[np.ndarray] = collections.deque()                     # EVENT_DTYPE packets
+        self._events: Deque[tuple[int, int, np.ndarray]] = collections.deque()   # (first t, last t, packet)
+        self._audio_cache: Optional[tuple[tuple, np.ndarray]] = None
         self._event_count = 0
         self._event_sensor_size: Optional[tuple[int, int]] = None
 
@@ -216,8 +217,7 @@ class SensorBuffers:
         if reason is None and len(events) and (events['t'][0] < stamp_ns - self.config.max_past_s * NS_PER_S
                                                or events['t'][-1] > now_ns + self.config.max_future_s * NS_PER_S):
             reason = 'stamp_in_future' if events['t'][-1] > now_ns else 'stamp_too_old'
-        if reason is None and self._events and len(events) and self._events[-1]['t'][-1:].size \
-                and events['t'][0] < self._events[-1]['t'][-1]:
+        if reason is None and self._events and len(events) and events['t'][0] < self._events[-1][1]:
             reason = 'stamp_went_back'
         if reason:
             return self._reject('events', reason)
@@ -226,12 +226,12 @@ class SensorBuffers:
             self._event_count = 0
             self._event_sensor_size = tuple(sensor_size)
         if len(events):
-            self._events.append(events)
+            self._events.append((int(events['t'][0]), int(events['t'][-1]), events))
             self._event_count += len(events)
         newest = int(events['t'][-1]) if len(events) else stamp_ns
         horizon = newest - int(self.config.history_s * NS_PER_S)
-        while self._events and (self._event_count > self.config.max_events or self._events[0]['t'][-1] < horizon):
-            self._event_count -= len(self._events.popleft())
+        while self._events and (self._event_count > self.config.max_events or self._events[0][1] < horizon):
+            self._event_count -= len(self._events.popleft()[2])
         self._accept('events', stamp_ns, now_ns)
         return None
 
@@ -277,36 +277,63 @@ class SensorBuffers:
         return Observation(stamp_ns=tick_ns, audio_rate_hz=audio_rate, ages_s=ages, **values)
 
     def _audio_window(self, tick_ns: int) -> tuple[Optional[np.ndarray], float]:
+        """The last ``audio_window_s`` of samples stamped at or before the tick.
+
+        Between chunk arrivals the window does not change, and the same array is returned, so the
+        preprocessor's identity cache skips recomputing the spectrogram (at 500 Hz ticks and
+        100 Hz audio chunks that is 4 of 5 ticks).
+        """
         if not self._audio:
             return None, 16000.0
         rate = self._audio[-1][1]
-        start_ns = tick_ns - int(self.config.audio_window_s * NS_PER_S)
-        pieces = []
-        for first, _, samples in self._audio:
+        wanted = max(1, int(round(self.config.audio_window_s * rate)))
+        pieces, have, newest = [], 0, None
+        for index in range(len(self._audio) - 1, -1, -1):      # newest first; stop once the window is full
+            first, _, samples = self._audio[index]
+            if first > tick_ns:
+                continue
             n = samples.shape[1]
-            times = first + (np.arange(n) * (NS_PER_S / rate)).astype(np.int64)   # (S,) ns of each column
-            keep = (times > start_ns) & (times <= tick_ns)
-            if keep.any():
-                pieces.append(samples[:, keep])
+            usable = min(n, int((tick_ns - first) * rate // NS_PER_S) + 1)   # samples stamped <= tick
+            if newest is None:
+                newest = (first, usable, id(samples))        # the deque keeps samples alive: id is unique
+            pieces.append(samples[:, :usable])
+            have += usable
+            if have >= wanted:
+                break
         if not pieces:
             return None, rate
-        return np.concatenate(pieces, axis=1), rate                               # (C, <= window samples)
+        key = (newest, have)
+        if self._audio_cache is not None and self._audio_cache[0] == key:
+            return self._audio_cache[1], rate
+        window = np.concatenate(pieces[::-1], axis=1)[:, -wanted:]              # (C, <= wanted), oldest first
+        self._audio_cache = (key, window)
+        return window, rate
 
     def _events_window(self, tick_ns: int) -> Optional[np.ndarray]:
         if self._event_sensor_size is None:
             return None
         start_ns = tick_ns - int(self.config.events_window_s * NS_PER_S)
         pieces = []
-        for packet in self._events:
-            t = packet['t']
-            if t[-1] <= start_ns or t[0] > tick_ns:
+        for first, last, packet in reversed(self._events):    # newest first; stop at the window start
+            if last <= start_ns:
+                break
+            if first > tick_ns:
                 continue
+            if first > start_ns and last <= tick_ns:
+                pieces.append(packet)                          # wholly inside: no search needed
+                continue
+            t = packet['t']
             lo, hi = np.searchsorted(t, start_ns, side='right'), np.searchsorted(t, tick_ns, side='right')
             pieces.append(packet[lo:hi])
         # No events in the window is information (nothing moved), not a missing modality.
-        return np.concatenate(pieces) if pieces else np.zeros(0, EVENT_DTYPE)
+        if not pieces:
+            return np.zeros(0, EVENT_DTYPE)
+        # numpy promotes structured dtypes field by field in Python on every concatenate (0.7 ms for
+        # 32 packets); as opaque records the same bytes join in 0.04 ms.
+        return np.concatenate([piece.view(_EVENT_RECORD) for piece in pieces[::-1]]).view(EVENT_DTYPE)
 
 
+_EVENT_RECORD = np.dtype((np.void, EVENT_DTYPE.itemsize))
 _FIELDS = {'camera': ('rgb',), 'wrench': ('wrench', 'wrench_stamps_ns'), 'tactile': ('tactile',),
            'audio': ('audio',), 'events': ('events', 'event_sensor_size'),
            'proprio': ('joint_positions', 'joint_velocities')}

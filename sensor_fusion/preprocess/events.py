@@ -19,14 +19,17 @@ def _window_coordinates(events: np.ndarray, sensor_size: tuple[int, int], stamp_
                         grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Selects the events inside the window; returns (time fraction in [0, 1), grid x, grid y, polarity)."""
     start = stamp_ns - window_ns
-    inside = (events['t'] > start) & (events['t'] <= stamp_ns)
-    chosen = events[inside]
+    times = events['t']
+    if len(times) > 1 and bool((times[1:] < times[:-1]).any()):
+        chosen = events[(times > start) & (times <= stamp_ns)]
+    else:   # sorted, as in every Observation: the window is one slice, no copy
+        chosen = events[np.searchsorted(times, start, side='right'):np.searchsorted(times, stamp_ns, side='right')]
     # (t - start) / window lies in (0, 1]; the newest event is folded into the last bin below.
     fraction = (chosen['t'] - start).astype(np.float64) / window_ns
     width, height = sensor_size
-    grid_x = (chosen['x'].astype(np.int64) * grid) // width
-    grid_y = (chosen['y'].astype(np.int64) * grid) // height
-    return fraction, grid_x, grid_y, chosen['p'].astype(np.int64)
+    grid_x = (chosen['x'].astype(np.int32) * grid) // width
+    grid_y = (chosen['y'].astype(np.int32) * grid) // height
+    return fraction, grid_x, grid_y, chosen['p'].astype(np.int32)
 
 
 def event_frames(events: np.ndarray, sensor_size: tuple[int, int], stamp_ns: int, window_ns: int,

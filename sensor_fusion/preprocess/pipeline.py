@@ -77,6 +77,18 @@ class Preprocessor:
 
     def __init__(self, config: PreprocessConfig):
         self.config = config
+        # modality -> (input array, its transform): an unchanged input (the same object, which this
+        # package never writes to) is not transformed again. The node's buffers hand out the same
+        # camera frame until a new one arrives and the same audio window until a new chunk does.
+        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def _cached(self, modality: str, value: np.ndarray, transform) -> np.ndarray:
+        hit = self._cache.get(modality)
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        result = transform()
+        self._cache[modality] = (value, result)
+        return result
 
     def empty(self, batch_size: int = 1) -> FusionInputs:
         """All-missing inputs of the right shapes."""
@@ -97,14 +109,15 @@ class Preprocessor:
         out = self.empty(1)
         valid = obs.validity
         if valid[0]:
-            out.image[0] = torch.from_numpy(c.camera(obs.rgb))
+            out.image[0] = torch.from_numpy(self._cached('camera', obs.rgb, lambda: c.camera(obs.rgb)))
         if valid[1]:
             window, contact = c.haptic(obs.wrench)
             out.wrench[0], out.contact[0] = torch.from_numpy(window), torch.from_numpy(contact)
         if valid[2]:
             out.tactile[0, 0] = torch.from_numpy(tactile_grid(obs.tactile, c.tactile_grid, c.tactile_scale))
         if valid[3]:
-            out.audio[0] = torch.from_numpy(c.audio(obs.audio, obs.audio_rate_hz))
+            out.audio[0] = torch.from_numpy(self._cached(f'audio@{obs.audio_rate_hz}', obs.audio,
+                                                         lambda: c.audio(obs.audio, obs.audio_rate_hz)))
         if valid[4]:
             out.events[0] = torch.from_numpy(c.events(obs.events, obs.event_sensor_size, obs.stamp_ns))
         if valid[5]:

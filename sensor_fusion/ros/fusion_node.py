@@ -149,8 +149,12 @@ class FusionNode(LifecycleNode):
         required = tuple(self._p('required_modalities'))
         self._watchdog = Watchdog({m: self._p(f'timeouts_s.{m}') for m in MODALITIES}, required)
         self._tick_source = self._p('tick_source')
-        if self._tick_source != 'timer' and self._tick_source not in MODALITIES:
-            raise ValueError(f"tick_source must be 'timer' or one of {', '.join(MODALITIES)}, got '{self._tick_source}'")
+        self._period_s = 1.0 / float(self._p('control_rate_hz'))
+        if self._tick_source != 'timer' and self._tick_source not in required:
+            # Ticking on an optional input would stop commanding silently when it stops; a required
+            # one halts the robot through the watchdog instead.
+            raise ValueError(f"tick_source must be 'timer' or one of the required_modalities "
+                             f"({', '.join(required)}), got '{self._tick_source}'")
 
         model_path = self._p('model_path') or str(paths.models_dir() / f'{architecture}.safetensors')
         weights = Path(model_path)
@@ -286,7 +290,7 @@ class FusionNode(LifecycleNode):
             return
         self._receipt_ns = time.perf_counter_ns()
         if self._tick_source == modality and self._state != CommandState.INACTIVE:
-            self._maybe_tick_on_input()
+            self._maybe_tick_on_input(self._buffers.last_stamp_ns(modality))
 
     def _on_camera(self, msg: Image) -> None:
         self._ingest('camera', lambda: self._buffers.push_camera(conv.image_to_rgb(msg), conv.stamp_ns(msg.header),
@@ -332,11 +336,12 @@ class FusionNode(LifecycleNode):
         self._ingest('events', push)
 
     # -- control -------------------------------------------------------------------------------
-    def _maybe_tick_on_input(self) -> None:
-        period = 1.0 / float(self._p('control_rate_hz'))
+    def _maybe_tick_on_input(self, stamp_ns: int) -> None:
+        # The observation is aligned to the triggering input's stamp, so that input is in it exactly
+        # and the command's header stamp names the sample it answers.
         now = time.monotonic()
-        if now - self._last_tick_mono >= 0.9 * period:   # 10% slack: input jitter must not halve the rate
-            self._tick()
+        if now - self._last_tick_mono >= 0.9 * self._period_s:   # 10% slack: jitter must not halve the rate
+            self._tick(stamp_ns)
 
     def _on_timer_tick(self) -> None:
         self._tick()
@@ -356,9 +361,9 @@ class FusionNode(LifecycleNode):
         self._state = CommandState.HALTED
         self._publish_zero(now_ns)
 
-    def _tick(self) -> None:
+    def _tick(self, tick_ns: Optional[int] = None) -> None:
         self._last_tick_mono = time.monotonic()
-        tick_ns = self._now_ns()
+        tick_ns = self._now_ns() if tick_ns is None else tick_ns
         verdict = self._watchdog.check(self._buffers.ages_s(tick_ns))
         if not verdict.may_command:
             self._halt(verdict, tick_ns)

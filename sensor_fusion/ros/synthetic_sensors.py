@@ -77,6 +77,7 @@ class SyntheticSensors:
         self._periods = rates.streams()
         self._start = None
         self._events_end = 0
+        self.last_stamp_ns = 0   # header clock stamp of the newest publication (any stream)
 
     def start(self) -> None:
         self._start = time.perf_counter()
@@ -118,6 +119,7 @@ class SyntheticSensors:
             n = len(self.rates.joint_names)
             msg = conv.joint_state_msg(self.rates.joint_names, np.full(n, 0.1), np.zeros(n), stamp)
         self.publishers[name].publish(msg)
+        self.last_stamp_ns = stamp
         self.sent[name] += 1
         self.last_publish_ns[name] = time.perf_counter_ns()
 
