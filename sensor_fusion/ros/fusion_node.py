@@ -341,8 +341,14 @@ class FusionNode(LifecycleNode):
         # The observation is aligned to the triggering input's stamp, so that input is in it exactly
         # and the command's header stamp names the sample it answers.
         now = time.monotonic()
-        if now - self._last_tick_mono >= 0.9 * self._period_s:   # 10% slack: jitter must not halve the rate
-            self._tick(stamp_ns)
+        if now - self._last_tick_mono < 0.9 * self._period_s:    # 10% slack: jitter must not halve the rate
+            return
+        if self._now_ns() - stamp_ns > max(self._period_s, 0.002) * 1e9:
+            # A trigger that waited in the queue longer than a control period is not answered: under
+            # overload the rate drops instead of every command arriving later and later.
+            self._counts['stale_triggers_skipped'] += 1
+            return
+        self._tick(stamp_ns)
 
     def _on_timer_tick(self) -> None:
         self._tick()
@@ -423,6 +429,7 @@ class FusionNode(LifecycleNode):
                   'stale_optional': ','.join(self._verdict.stale_optional),
                   'commands': self._counts['commands'], 'zero_commands': self._counts['zero_commands'],
                   'halts': self._counts['halts'], 'model_errors': self._counts['model_errors'],
+                  'stale_triggers_skipped': self._counts['stale_triggers_skipped'],
                   'latency_p50_ms': f'{percentile_ms(self._latencies_s, 50):.3f}',
                   'latency_p99_ms': f'{percentile_ms(self._latencies_s, 99):.3f}',
                   'compute_p50_ms': f'{percentile_ms(self._compute_s, 50):.3f}',
