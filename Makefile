@@ -12,8 +12,10 @@ PIP_TORCH_ARGS ?=
 LAVA_PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.10*/bin/python3.10 $$(command -v python3.10); do \
                  "$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo "$$p" && break; done)
 LAVA_VENV := .venv-lava
+ARCH ?= nvsf_h
+BACKEND ?= loihi_sim
 
-.PHONY: setup test demo bench lava-oracle lava-reference clean
+.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean
 
 setup: $(VENV)/.setup-done
 
@@ -45,9 +47,14 @@ test: setup lava-oracle
 
 bench: setup lava-oracle
 	$(PY) -m sensor_fusion bench models
+	$(PY) -m sensor_fusion bench evt3
+
+# The fusion node under real-rate sensor streams (about 1 minute; --duration 300 for the memory check).
+bench-ros: setup
+	$(PY) -m sensor_fusion bench ros
 
 demo: setup
-	$(PY) -m sensor_fusion demo
+	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
 
 # Regenerates the committed Lava reference traces (test/data/loihi_reference).
 lava-reference: lava-oracle

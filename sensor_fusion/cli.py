@@ -11,10 +11,10 @@ def _demo(args: argparse.Namespace) -> int:
     from .backends import BACKENDS, BackendUnavailableError
     from .bench import typical_observation
     from .policy import build_policy
-    print('sensor_fusion demo: the ROS-free fusion core on synthetic sensor ticks.')
-    print('NOTE: the closed loop in the embedded MuJoCo simulator over ROS 2 is not built yet (ROS layer, '
-          'simulator and training issues); until then this runs every architecture x backend with untrained, '
-          'seeded weights on generated observations, so the actions show plumbing, not skill.\n')
+    print('sensor_fusion demo, part 1: the fusion core on generated sensor ticks.')
+    print('NOTE: the closed loop in the embedded MuJoCo simulator is not built yet (simulator and training '
+          'issues); until then the demo runs untrained, seeded weights on generated sensor data, so the '
+          'actions show plumbing and timing, not skill.\n')
     print(f'{"architecture":12} {"backend":10} {"ms/decision":>11} {"energy uJ":>9}  encoders run   first action')
     for architecture in ARCHITECTURES.keys():
         for backend in BACKENDS.keys():
@@ -27,6 +27,40 @@ def _demo(args: argparse.Namespace) -> int:
             ms = sorted(d.compute_s for d in decisions)[len(decisions) // 2] * 1e3
             print(f'{architecture:12} {backend:10} {ms:11.2f} {decisions[-1].energy.total_j * 1e6:9.2f}  '
                   f'{len(decisions[-1].encoders_run)}/6          {decisions[0].action.round(2).tolist()}')
+    return _demo_ros(args)
+
+
+def _demo_ros(args: argparse.Namespace) -> int:
+    """Part 2: the same policy as a ROS 2 node (separate processes, real topics) under synthetic streams."""
+    import numpy as np
+
+    from .bringup import plan
+    from .runner import Runner
+    print(f'\nsensor_fusion demo, part 2: `sensor-fusion up synthetic architecture:={args.architecture} '
+          f'backend:={args.backend}`: synthetic_sensors_node (camera 30 Hz, wrench and joints 500 Hz, audio, '
+          f'1 Mev/s events) -> fusion_node -> cmd_twist, over ROS 2 on this machine only.')
+    runner = Runner(plan('synthetic', architecture=args.architecture, backend=args.backend,
+                         control_rate_hz=str(args.rate)))
+    runner.start()
+    try:
+        from .ros.watch import watch
+        seen = watch(args.seconds, started=lambda: runner.poll() is None)
+    finally:
+        died = runner.poll()
+        runner.stop()
+    if died or not seen.commands:
+        print(f'the bring-up failed: {died or "no command arrived"}')
+        return 1
+    times = np.array([t for t, _ in seen.commands])
+    twists = np.stack([c for _, c in seen.commands])
+    d = seen.diagnostics
+    print(f'{len(twists)} commands in {times[-1] - times[0]:.1f} s ({(len(twists) - 1) / (times[-1] - times[0]):.1f} Hz); '
+          f'max |linear| {np.abs(twists[:, :3]).max():.3f} m/s, max |angular| {np.abs(twists[:, 3:]).max():.3f} rad/s '
+          '(limits 0.25, 1.0)')
+    print(f'fusion_node diagnostics: {seen.message}; input->command latency p50 {d.get("latency_p50_ms")} ms, '
+          f'p99 {d.get("latency_p99_ms")} ms; energy {d.get("energy_per_decision_uj")} uJ/decision; '
+          f'dropped inputs {sum(int(v) for k, v in d.items() if k.endswith(".dropped"))}')
+    print('last command (vx vy vz wx wy wz):', twists[-1].round(3).tolist())
     return 0
 
 
@@ -59,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest='command', required=True)
     demo = commands.add_parser('demo', help='run what exists end to end')
     demo.add_argument('--ticks', type=int, default=20)
+    demo.add_argument('--architecture', default='nvsf_h')
+    demo.add_argument('--backend', default='loihi_sim')
+    demo.add_argument('--rate', type=float, default=50.0, help='control rate of the ROS part, Hz')
+    demo.add_argument('--seconds', type=float, default=5.0, help='how long the ROS part runs after the first command')
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser('bench', help='benchmarks that print tables')
     bench.add_argument('what', choices=['models', 'ros', 'evt3'],

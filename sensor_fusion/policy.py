@@ -68,7 +68,8 @@ class FusionPolicy:
     def act(self, observation: Observation) -> Decision:
         """One decision for one observation."""
         start = time.perf_counter()
-        inputs = self.preprocessor(observation)
+        # NVSF-A's gate is decided before encoding: what it will not read is not preprocessed either.
+        inputs = self.preprocessor(observation, only=self.model.encoders_needed(self._state))
         decision = self.step(inputs)
         return Decision(decision.action, decision.cost, decision.energy, decision.encoders_run,
                         time.perf_counter() - start)

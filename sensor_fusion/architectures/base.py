@@ -86,6 +86,14 @@ class FusionArchitecture(nn.Module):
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
         raise NotImplementedError(f'{type(self).__name__} must define initial_state')
 
+    def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:
+        """Per entry of MODALITIES, whether the next decision from ``state`` will encode it.
+
+        None (the default) means all of them. An architecture that decides before encoding
+        (NVSF-A's gate) answers, so the policy skips preprocessing what the model will not read.
+        """
+        return None
+
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         raise NotImplementedError(f'{type(self).__name__} must define forward')
 

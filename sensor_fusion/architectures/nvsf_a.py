@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -94,6 +95,19 @@ class NVSFActionPerception(FusionArchitecture):
         # A missing modality is never run and not part of the decision the gate is credited for.
         log_prob = torch.where(chosen, F.logsigmoid(logits), F.logsigmoid(-logits))
         return chosen & valid, (log_prob * valid).sum(dim=1)
+
+    @torch.no_grad()
+    def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:
+        """The gate's decision for the next tick (batch of one), known before any sensor is read.
+
+        Deterministic modes only: in ``sample`` mode the draw happens inside ``forward``.
+        """
+        plan, previous_action = state
+        if self.gate_mode == 'sample' or plan.shape[0] != 1:
+            return None
+        everything = torch.ones(1, len(MODALITIES), dtype=torch.bool, device=plan.device)
+        gate, _ = self.decide_gate(torch.cat([plan, previous_action], dim=1), everything)
+        return tuple(gate[0].tolist())
 
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         plan, previous_action = state

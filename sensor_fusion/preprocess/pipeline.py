@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -104,10 +104,13 @@ class Preprocessor:
             proprio=torch.zeros(batch_size, 2 * c.max_joints),
             mask=torch.zeros(batch_size, len(MODALITIES), dtype=torch.bool))
 
-    def __call__(self, obs: Observation) -> FusionInputs:
+    def __call__(self, obs: Observation, only: Optional[Sequence[bool]] = None) -> FusionInputs:
+        """``only``: per entry of MODALITIES, False skips that modality (it is then masked)."""
         c = self.config
         out = self.empty(1)
         valid = obs.validity
+        if only is not None:   # the model will not read the others: leave them missing (masked)
+            valid = tuple(v and wanted for v, wanted in zip(valid, only))
         if valid[0]:
             out.image[0] = torch.from_numpy(self._cached('camera', obs.rgb, lambda: c.camera(obs.rgb)))
         if valid[1]:

@@ -20,5 +20,6 @@ def test_launch_description_builds_the_planned_nodes(name):
     context = LaunchContext()
     for entity in description.entities:
         entity.visit(context)
-    nodes = module._nodes(context)
+    from sensor_fusion.ros.launch_adapter import planned_nodes
+    nodes = planned_nodes(context, module.TARGET)
     assert [n.node_executable for n in nodes][-1] == 'fusion_node'

@@ -99,5 +99,7 @@ def test_launch_files_are_adapters_over_the_plan(launch_file, target):
     assigned = {node.targets[0].id: node.value.value for node in tree.body
                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)}
     assert assigned['TARGET'] == target and target in TARGETS
-    assert 'plan(TARGET' in source and 'LAUNCH_ARGUMENTS' in source
+    assert 'launch_description(TARGET)' in source
+    adapter = (REPO / 'sensor_fusion' / 'ros' / 'launch_adapter.py').read_text()
+    assert 'plan(target, **arguments)' in adapter and 'LAUNCH_ARGUMENTS' in adapter
     assert set(LAUNCH_ARGUMENTS) == {'architecture', 'backend', 'command_interface', 'params_file', 'use_sim_time'}

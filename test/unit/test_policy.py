@@ -41,3 +41,37 @@ def test_non_finite_action_is_never_returned_and_state_survives():
     with pytest.raises(NonFiniteActionError, match='non-finite action'):
         policy.act(obs)
     assert all(torch.equal(a, b) for a, b in zip(state_before, policy._state))
+
+
+def test_nvsf_a_skips_preprocessing_what_its_gate_turns_off_with_the_same_decisions():
+    gated = build_policy('nvsf_a', seed=5)
+    with torch.no_grad():                     # a gate that turns camera and events off from the start
+        gated.model.gate.bias[:] = 3.0
+        gated.model.gate.bias[[0, 4]] = -3.0
+    reference = build_policy('nvsf_a', seed=5)
+    reference.model.load_state_dict(gated.model.state_dict())
+    reference.model.encoders_needed = lambda state: None   # the path that preprocesses everything
+    calls = []
+    camera, events = gated.preprocessor.config.camera, gated.preprocessor.config.events
+    object.__setattr__(gated.preprocessor, 'config', type(gated.preprocessor.config)(
+        **{**gated.preprocessor.config.__dict__,
+           'camera': _Counting(camera, 'camera', calls), 'events': _Counting(events, 'events', calls)}))
+    for seed in range(5):
+        a, b = gated.act(make_observation(seed)), reference.act(make_observation(seed))
+        assert np.allclose(a.action, b.action, atol=1e-6)
+        assert a.encoders_run == b.encoders_run and 'camera' not in a.encoders_run
+    assert calls == [], 'camera/events were preprocessed although the gate had turned them off'
+
+
+class _Counting:
+    """Wraps a transform and records every call."""
+
+    def __init__(self, transform, name, calls):
+        self.transform, self.name, self.calls = transform, name, calls
+
+    def __call__(self, *args):
+        self.calls.append(self.name)
+        return self.transform(*args)
+
+    def __getattr__(self, attribute):
+        return getattr(self.transform, attribute)
