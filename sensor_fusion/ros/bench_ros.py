@@ -21,7 +21,6 @@ import sys
 import time
 from dataclasses import dataclass
 
-import numpy as np
 
 from ..safety import percentile_ms
 

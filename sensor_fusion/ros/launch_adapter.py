@@ -1,19 +1,16 @@
 """The launch_ros side of ``launch/*.launch.py``: one LaunchDescription for a bring-up target.
 
 Each launch file is one call to :func:`launch_description` with its target, so launching and
-``sensor-fusion up`` start exactly what :func:`sensor_fusion.bringup.plan` returns. Imports
-``launch``/``launch_ros`` (not on PyPI): used only where ROS 2 is installed.
+``sensor-fusion up`` start exactly what :func:`sensor_fusion.bringup.plan` returns. Needs
+``launch``/``launch_ros`` (not on PyPI), imported when called, so the module imports anywhere.
 """
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
-
 from ..bringup import LAUNCH_ARGUMENTS, plan
 from ..dds import localhost_defaults
 
 
 def planned_nodes(context, target: str) -> list:
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
     arguments = {name: LaunchConfiguration(name).perform(context) for name in LAUNCH_ARGUMENTS}
     return [Node(package=node.package, executable=node.executable, name=node.name, output='screen',
                  parameters=[*map(str, node.params_files), node.parameters], remappings=list(node.remappings),
@@ -21,7 +18,9 @@ def planned_nodes(context, target: str) -> list:
             for node in plan(target, **arguments)]
 
 
-def launch_description(target: str) -> LaunchDescription:
+def launch_description(target: str):
+    from launch import LaunchDescription
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=description)
          for name, (default, description) in LAUNCH_ARGUMENTS.items()]
