@@ -16,6 +16,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .observation import MODALITIES
+from .registry import Registry
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,33 @@ class CommandLimits:
                 raise ValueError(f'{name} must be a finite number >= 0, got {value!r}')
 
 
+@dataclass(frozen=True)
+class CommandSpace:
+    """How model actions map to one command interface's numbers."""
+
+    joint_space: bool   # False: a 6-D twist (linear m/s, angular rad/s); True: one velocity per joint
+
+    def size(self, n_joints: int) -> int:
+        return n_joints if self.joint_space else 6
+
+    def scale(self, action: np.ndarray, limits: CommandLimits, n_joints: int) -> np.ndarray:
+        if not self.joint_space:
+            if action.shape[0] < 6:
+                raise ValueError(f'a twist needs 6 action values, the model gives {action.shape[0]}')
+            return action[:6] * np.array([limits.max_linear_mps] * 3 + [limits.max_angular_rps] * 3)
+        if n_joints < 1 or action.shape[0] < n_joints:
+            raise ValueError(f'joint commands need 1..{action.shape[0]} joint_names (one per action value), '
+                             f'got {n_joints}')
+        return action[:n_joints] * limits.max_joint_velocity_rps
+
+
+# command_interface launch strings -> their space; the ROS layer maps the same keys to messages.
+COMMAND_SPACES: Registry = Registry('command_interface')
+COMMAND_SPACES.register('twist')(CommandSpace(joint_space=False))
+COMMAND_SPACES.register('joint_velocity')(CommandSpace(joint_space=True))
+COMMAND_SPACES.register('joint_trajectory')(CommandSpace(joint_space=True))
+
+
 def scale_action(action: np.ndarray, interface: str, limits: CommandLimits, n_joints: int = 0) -> np.ndarray:
     """Model action in [-1, 1] -> command in physical units, clamped; non-finite entries become 0.
 
@@ -39,19 +67,10 @@ def scale_action(action: np.ndarray, interface: str, limits: CommandLimits, n_jo
     >>> scale_action(np.array([2.0, -0.5, 0, 0, 0, np.nan]), 'twist', CommandLimits(0.2, 1.0, 1.0)).tolist()
     [0.2, -0.1, 0.0, 0.0, 0.0, 0.0]
     """
+    space = COMMAND_SPACES.get(interface)
     action = np.asarray(action, dtype=np.float64)
     action = np.where(np.isfinite(action), np.clip(action, -1.0, 1.0), 0.0)
-    if interface == 'twist':
-        if action.shape[0] < 6:
-            raise ValueError(f'a twist needs 6 action values, the model gives {action.shape[0]}')
-        scale = np.array([limits.max_linear_mps] * 3 + [limits.max_angular_rps] * 3)
-        return action[:6] * scale
-    if interface in ('joint_velocity', 'joint_trajectory'):
-        if n_joints < 1 or action.shape[0] < n_joints:
-            raise ValueError(f'{interface} needs 1..{action.shape[0]} joint_names (one per action value), '
-                             f'got {n_joints}')
-        return action[:n_joints] * limits.max_joint_velocity_rps
-    raise ValueError(f"unknown command_interface '{interface}'; known: twist, joint_velocity, joint_trajectory")
+    return space.scale(action, limits, n_joints)
 
 
 class CommandState(enum.Enum):

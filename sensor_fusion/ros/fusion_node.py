@@ -21,15 +21,13 @@ from typing import Callable, Optional
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from geometry_msgs.msg import TwistStamped, WrenchStamped
+from geometry_msgs.msg import WrenchStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image, JointState, PointCloud2
-from std_msgs.msg import Float64MultiArray
-from trajectory_msgs.msg import JointTrajectory
 
 from .. import paths
 from ..architectures import ARCHITECTURES
@@ -38,16 +36,13 @@ from ..event_codecs import EventStreamDecoder
 from ..ingest import IngestConfig, SensorBuffers
 from ..observation import MODALITIES, Observation, ObservationError
 from ..policy import FusionPolicy, NonFiniteActionError, build_policy
-from ..safety import CommandLimits, CommandState, Watchdog, WatchdogVerdict, percentile_ms, scale_action
+from ..safety import (COMMAND_SPACES, CommandLimits, CommandState, Watchdog, WatchdogVerdict, percentile_ms,
+                      scale_action)
 from ..weights import WeightsError
 from . import conversions as conv
+from .commands import COMMAND_OUTPUTS, CommandContext
 from .qos import COMMAND_QOS, DIAGNOSTICS_QOS, HIGH_RATE_SENSOR_QOS, SENSOR_QOS
 
-COMMAND_INTERFACES = {   # command_interface -> (default topic, message type)
-    'twist': ('cmd_twist', TwistStamped),
-    'joint_velocity': ('cmd_joint_velocity', Float64MultiArray),
-    'joint_trajectory': ('cmd_joint_trajectory', JointTrajectory),
-}
 DEFAULT_TIMEOUTS_S = {'camera': 0.5, 'wrench': 0.1, 'tactile': 0.5, 'audio': 0.5, 'events': 0.2, 'proprio': 0.1}
 WARN_PERIOD_S = 5.0   # at most one warning per modality and reason this often
 
@@ -78,7 +73,7 @@ class FusionNode(LifecycleNode):
         declare('control_rate_hz', 50.0, _desc('decisions per second', floating=(1.0, 1000.0)))
         declare('tick_source', 'timer', _desc("'timer' ticks at control_rate_hz; a modality name (e.g. proprio) "
                                               'ticks on its arrival, at most control_rate_hz, for the lowest latency'))
-        declare('command_interface', 'twist', _desc(f'command output: {", ".join(COMMAND_INTERFACES)}'))
+        declare('command_interface', 'twist', _desc(f'command output: {", ".join(COMMAND_OUTPUTS.keys())}'))
         declare('command_frame_id', 'base_link', _desc('frame of the TwistStamped command'))
         declare('max_linear_speed', 0.25, _desc('twist linear limit, m/s', floating=(0.0, 10.0)))
         declare('max_angular_speed', 1.0, _desc('twist angular limit, rad/s', floating=(0.0, 20.0)))
@@ -142,8 +137,7 @@ class FusionNode(LifecycleNode):
         ARCHITECTURES.get(architecture)
         BACKENDS.get(backend)
         self._interface = self._p('command_interface')
-        if self._interface not in COMMAND_INTERFACES:
-            raise ValueError(f"unknown command_interface '{self._interface}'; known: {', '.join(COMMAND_INTERFACES)}")
+        self._space, self._output = COMMAND_SPACES.get(self._interface), COMMAND_OUTPUTS.get(self._interface)
         self._joint_names = tuple(n for n in self._p('joint_names') if n)
         self._limits = CommandLimits(self._p('max_linear_speed'), self._p('max_angular_speed'),
                                      self._p('max_joint_velocity'))
@@ -170,11 +164,7 @@ class FusionNode(LifecycleNode):
         self._policy = build_policy(architecture, backend, weights, seed=int(self._p('seed')))
         self._weights_path = str(weights) if weights else 'untrained'
         action_dim = self._policy.model.config.action_dim
-        if self._interface != 'twist' and not 1 <= len(self._joint_names) <= action_dim:
-            raise ValueError(f'command_interface {self._interface} needs 1..{action_dim} joint_names '
-                             f'(one per action value), got {list(self._joint_names)}')
-        if self._interface == 'twist' and action_dim < 6:
-            raise ValueError(f'a twist needs 6 action values; {architecture} gives {action_dim}')
+        self._space.scale(np.zeros(action_dim), self._limits, len(self._joint_names))   # fails naming the problem
 
         # One decision on an empty observation now, so the first real tick is not slowed by lazy
         # initialisation (a slow first tick would trip the watchdog).
@@ -194,8 +184,7 @@ class FusionNode(LifecycleNode):
         self._last_joint_positions = None
         self._verdict = WatchdogVerdict(CommandState.INACTIVE, (), ())
 
-        topic, msg_type = COMMAND_INTERFACES[self._interface]
-        self._command_pub = self.create_publisher(msg_type, topic, COMMAND_QOS)
+        self._command_pub = self.create_publisher(self._output.msg_type, self._output.topic, COMMAND_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
         self._make_subscriptions()
         self._owned_timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
@@ -403,18 +392,12 @@ class FusionNode(LifecycleNode):
     def _publish_command(self, command: np.ndarray, stamp: int) -> None:
         if self._command_pub is None:
             return
-        if self._interface == 'twist':
-            msg = conv.twist_msg(command, stamp, self._p('command_frame_id'))
-        elif self._interface == 'joint_velocity':
-            msg = conv.joint_velocity_msg(command)
-        else:
-            msg = conv.joint_trajectory_msg(command, self._last_joint_positions, self._joint_names, stamp,
-                                            float(self._p('trajectory_horizon_s')))
-        self._command_pub.publish(msg)
+        context = CommandContext(stamp, self._p('command_frame_id'), self._joint_names, self._last_joint_positions,
+                                 float(self._p('trajectory_horizon_s')))
+        self._command_pub.publish(self._output.to_msg(command, context))
 
     def _publish_zero(self, stamp: int) -> None:
-        size = 6 if self._interface == 'twist' else len(self._joint_names)
-        self._publish_command(np.zeros(size), stamp)
+        self._publish_command(np.zeros(self._space.size(len(self._joint_names))), stamp)
         self._counts['zero_commands'] += 1
 
     # -- diagnostics ---------------------------------------------------------------------------

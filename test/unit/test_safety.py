@@ -31,7 +31,7 @@ def test_in_range_actions_scale_linearly():
 def test_joint_interfaces_need_joint_names_and_unknown_interfaces_are_named():
     with pytest.raises(ValueError, match='joint_names'):
         scale_action(np.zeros(6), 'joint_velocity', LIMITS, 0)
-    with pytest.raises(ValueError, match="unknown command_interface 'wheels'"):
+    with pytest.raises(KeyError, match="unknown command_interface 'wheels'; known: joint_trajectory, joint_velocity, twist"):
         scale_action(np.zeros(6), 'wheels', LIMITS)
 
 
