@@ -99,8 +99,8 @@ class SensorBuffers:
         self._event_sensor_size: Optional[tuple[int, int]] = None
 
     # -- pushing ------------------------------------------------------------------------------
-    def _admit(self, modality: str, stamp_ns: int, now_ns: int, monotonic: bool = True) -> Optional[str]:
-        """Checks a message stamp; returns a drop reason or None (and records the arrival)."""
+    def _admit(self, modality: str, stamp_ns: int, now_ns: int) -> Optional[str]:
+        """Counts a message and checks its stamp against the receive clock; returns a drop reason or None."""
         stats = self.stats[modality]
         stats.received += 1
         reason = None
@@ -110,7 +110,7 @@ class SensorBuffers:
             reason = 'stamp_in_future'
         elif stamp_ns < now_ns - self.config.max_past_s * NS_PER_S:
             reason = 'stamp_too_old'
-        elif monotonic and stats.last_stamp_ns is not None and stamp_ns < stats.last_stamp_ns:
+        elif stats.last_stamp_ns is not None and stamp_ns < stats.last_stamp_ns:
             reason = 'stamp_went_back'
         return reason
 

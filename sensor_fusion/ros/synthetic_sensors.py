@@ -38,11 +38,12 @@ class StreamRates:
 
     def streams(self) -> dict[str, float]:
         """Stream name -> period in seconds (streams with rate 0 left out)."""
-        periods = {'camera': 1 / self.camera_hz if self.camera_hz else 0, 'wrench': 1 / self.wrench_hz if self.wrench_hz else 0,
-                   'tactile': 1 / self.tactile_hz if self.tactile_hz else 0, 'audio': self.audio_chunk_s,
-                   'events': self.events_packet_s if self.events_per_s else 0,
-                   'proprio': 1 / self.joints_hz if self.joints_hz else 0}
-        return {name: period for name, period in periods.items() if period > 0}
+        def period(hz: float) -> float:
+            return 1.0 / hz if hz > 0 else 0.0
+        periods = {'camera': period(self.camera_hz), 'wrench': period(self.wrench_hz), 'tactile': period(self.tactile_hz),
+                   'audio': self.audio_chunk_s, 'events': self.events_packet_s if self.events_per_s > 0 else 0.0,
+                   'proprio': period(self.joints_hz)}
+        return {name: value for name, value in periods.items() if value > 0}
 
 
 class SyntheticSensors:
