@@ -1,0 +1,1 @@
+"""The embedded simulator's ROS-free parts: sensor models that also serve robots and Gazebo."""
