@@ -27,6 +27,8 @@ setup(
             'sensor-fusion = sensor_fusion.cli:main',
             'fusion_node = sensor_fusion.ros.fusion_node:main',
             'synthetic_sensors_node = sensor_fusion.ros.synthetic_sensors_node:main',
+            'event_emulator_node = sensor_fusion.ros.event_emulator_node:main',
+            'contact_audio_node = sensor_fusion.ros.contact_audio_node:main',
         ],
     },
 )

@@ -5,15 +5,13 @@ For bring-up checks with no robot (``sensor-fusion up synthetic``). Parameters s
 """
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from typing import Optional
 
-import rclpy
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 
+from .spin import spin_node
 from .synthetic_sensors import StreamRates, SyntheticSensors
 
 
@@ -32,19 +30,9 @@ class SyntheticSensorsNode(Node):
 
 
 def main(args: Optional[list[str]] = None) -> int:
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    signal.signal(signal.SIGINT, lambda *_: stop.append(True))
-    node = SyntheticSensorsNode()
-    try:
-        while not stop and rclpy.ok():
-            due = node.sensors.publish_due(time.perf_counter())
-            rclpy.spin_once(node, timeout_sec=max(0.0, min(0.05, due - time.perf_counter())))
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    def publish_due(node: SyntheticSensorsNode) -> float:
+        return node.sensors.publish_due(time.perf_counter()) - time.perf_counter()
+    return spin_node(SyntheticSensorsNode, args, step=publish_due)
 
 
 if __name__ == '__main__':
