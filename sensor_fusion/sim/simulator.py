@@ -108,7 +108,12 @@ class TabletopSim:
         self._ball_active = False
         self.pad_force_n = 0.0                          # filtered pad normal force, N
         self._pressed = None
-        self._wrench_bias = self._raw_wrench()         # tare the F/T sensor at rest, as on a robot
+        # Let the arm settle under its velocity servos, then tare the F/T sensor at rest, as on a robot.
+        self.data.ctrl[:] = 0
+        for _ in range(100):
+            mujoco.mj_step(self.model, self.data)
+        self.data.time = 0.0
+        self._wrench_bias = self._raw_wrench()
         return self.episode
 
     def _park_ball(self) -> None:
@@ -246,7 +251,7 @@ class TabletopSim:
         q, v = self._ball_qpos, self._ball_qvel
         if e.ball_start_s is not None and not self._ball_active and e.time_s >= e.ball_start_s \
                 and self.data.qpos[q + 1] > 0.5:
-            self.data.qpos[q:q + 7] = [e.ball_x, 0.62, BALL_RADIUS_M, 1, 0, 0, 0]
+            self.data.qpos[q:q + 7] = [e.ball_x, 0.55, BALL_RADIUS_M, 1, 0, 0, 0]   # on the table's far edge
             self.data.qvel[v:v + 6] = [0, -self.task.ball_speed_mps, 0, self.task.ball_speed_mps / BALL_RADIUS_M, 0, 0]
             self._ball_active = True
         stalled = self._ball_active and np.linalg.norm(self.data.qvel[v:v + 2]) < 0.1

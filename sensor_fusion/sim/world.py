@@ -23,17 +23,19 @@ TABLE_TOP_Z = 0.0                # table surface height (the world frame sits on
 class CameraSpec:
     width: int = 96
     height: int = 96
-    dvs_width: int = 64              # the event camera renders smaller, at a high rate
-    dvs_height: int = 48
+    dvs_width: int = 96              # the event camera: same view, rendered at a high rate
+    dvs_height: int = 72
 
 
 def _taxels() -> str:
-    size = PAD_HALF_M / TAXELS
+    # The grid reaches 10 % past the pad's edges so contacts at its rim (where box-box contacts
+    # sit) are felt by the outer taxels.
+    size = 1.1 * PAD_HALF_M / TAXELS
     sites = []
     for row in range(TAXELS):
         for col in range(TAXELS):
-            x = -PAD_HALF_M + size * (2 * col + 1)
-            y = -PAD_HALF_M + size * (2 * row + 1)
+            x = -TAXELS * size + size * (2 * col + 1)
+            y = -TAXELS * size + size * (2 * row + 1)
             sites.append(f'<site name="taxel_{row}_{col}" type="box" pos="{x:.4f} {y:.4f} -0.006" '
                          f'size="{size * 0.98:.4f} {size * 0.98:.4f} 0.004" rgba="0 0 0 0"/>')
     return '\n            '.join(sites)
@@ -98,6 +100,11 @@ def world_xml(camera: CameraSpec = CameraSpec()) -> str:
     <body name="ball" pos="0.45 0.9 {BALL_RADIUS_M}"><freejoint name="ball_free"/>
       <geom name="ball" type="sphere" size="{BALL_RADIUS_M}" mass="0.2" rgba="0.95 0.95 0.2 1"/></body>
   </worldbody>
+  <contact>
+    <exclude body1="wrist" body2="tool"/>
+    <exclude body1="wrist" body2="pad"/>
+    <exclude body1="fore" body2="tool"/>
+  </contact>
   <actuator>
     {' '.join(f'<velocity name="{j}_vel" joint="{j}" kv="40" ctrlrange="-2 2" forcerange="-60 60"/>' for j in JOINTS)}
   </actuator>

@@ -1,0 +1,101 @@
+"""The embedded simulator: determinism, sensor rates, sensor physics, and the expert."""
+import numpy as np
+import pytest
+
+from sensor_fusion.sim.expert import ScriptedExpert
+from sensor_fusion.sim.simulator import SimConfig, TabletopSim
+from sensor_fusion.sim.task import Outcome, TaskConfig, sample_episode
+
+
+@pytest.fixture(scope='module')
+def sim():
+    return TabletopSim(SimConfig(render=True))
+
+
+def run(sim, seed, steps=None, task_until_done=True):
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(seed)
+    outputs = []
+    while (steps is None and not episode.done) or (steps is not None and len(outputs) < steps):
+        sim.command_twist(expert.act(sim.pad_force_n))
+        outputs.append(sim.step())
+    return episode, outputs
+
+
+def test_same_seed_same_world_and_sensors(sim):
+    _, a = run(sim, 3, steps=150)
+    _, b = run(sim, 3, steps=150)
+    assert all(np.array_equal(x.wrench, y.wrench) for x, y in zip(a, b))
+    assert all((x.events is None and y.events is None) or np.array_equal(x.events, y.events) for x, y in zip(a, b))
+    assert all((x.audio is None) == (y.audio is None) for x, y in zip(a, b))
+    assert sample_episode(3).cube_positions['red'].tolist() != sample_episode(4).cube_positions['red'].tolist()
+
+
+def test_every_sensor_at_its_rate(sim):
+    _, outputs = run(sim, 1, steps=500)                                  # one simulated second
+    count = lambda field: sum(getattr(o, field) is not None for o in outputs)   # noqa: E731
+    assert len(outputs) == 500                                           # joints and wrench: 500 Hz
+    assert count('tactile') == 100 and count('audio') == 100 and count('events') == 250
+    assert count('rgb') in (15, 16)
+    assert next(o.rgb for o in reversed(outputs) if o.rgb is not None).shape == (96, 96, 3)
+    assert next(o.audio for o in reversed(outputs) if o.audio is not None).shape == (1, 160)
+    stamps = [o.audio_start_ns for o in outputs if o.audio is not None]
+    assert np.all(np.diff(stamps) == 10_000_000)                        # contiguous 10 ms chunks
+
+
+def test_the_instruction_tone_is_in_the_audio_at_the_target_pitch(sim):
+    episode, outputs = run(sim, 2, steps=400)
+    audio = np.concatenate([o.audio[0] for o in outputs if o.audio is not None])
+    spectrum = np.abs(np.fft.rfft(audio[:8000]))
+    assert abs(np.argmax(spectrum) * 16000 / 8000 - episode.tone_hz) < 4
+
+
+def test_pressing_shows_in_the_wrench_the_taxels_and_as_an_impact(sim):
+    episode, outputs = run(sim, 0)
+    assert episode.outcome is Outcome.SUCCESS
+    last = outputs[-1]
+    assert last.wrench[2] == pytest.approx(-sim.pad_force_n, abs=0.6)   # the pad pushes down: -z at the wrist
+    tactile = next(o.tactile for o in reversed(outputs) if o.tactile is not None)
+    assert tactile.sum() == pytest.approx(sim.pad_force_n, rel=0.3) and (tactile > 0).sum() >= 1
+    contact = next(i for i, o in enumerate(outputs) if o.tactile is not None and o.tactile.sum() > 0.5)
+    assert contact > 500                                                 # nothing felt before the pad arrives
+    chunks = [(i, o.audio) for i, o in enumerate(outputs) if o.audio is not None]
+    before = max(np.abs(a).max() for i, a in chunks if contact - 60 <= i < contact - 5)
+    after = max(np.abs(a).max() for i, a in chunks if contact - 5 <= i < contact + 20)
+    assert after > 3 * before                                            # touching the cube is heard
+
+
+def test_the_event_camera_sees_the_ball_at_once(sim):
+    seed = next(s for s in range(100) if sample_episode(s).ball_start_s is not None)
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(seed)
+    counts, active = [], []
+    while episode.time_s < episode.ball_start_s + 0.4 and not episode.done:
+        sim.command_twist(np.zeros(6))                                   # keep the arm still: only the ball moves
+        out = sim.step()
+        if out.events is not None:
+            counts.append(len(out.events))
+            active.append(sim.ball_active)
+    counts, active = np.array(counts), np.array(active)
+    assert counts[~active][-50:].max() <= 5                              # a still scene is (nearly) silent
+    launch = np.argmax(active)
+    assert counts[launch:launch + 15].sum() >= 10                        # events within 60 ms of the launch
+    del expert
+
+
+@pytest.mark.parametrize('seed', [5, 9, 21])
+def test_the_expert_solves_the_task(seed):
+    sim = TabletopSim(SimConfig(render=False))
+    episode, _ = run(sim, seed)
+    assert episode.outcome is Outcome.SUCCESS, (episode.outcome, episode.events)
+
+
+def test_failures_are_judged():
+    sim = TabletopSim(SimConfig(render=False), TaskConfig(timeout_s=0.5))
+    episode = sim.reset(0)
+    while not episode.done:
+        sim.command_twist(np.zeros(6))
+        sim.step()
+    assert episode.outcome is Outcome.TIMEOUT
+    with pytest.raises(ValueError, match='6 finite'):
+        sim.command_twist(np.array([np.nan] * 6))
