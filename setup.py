@@ -29,6 +29,7 @@ setup(
             'synthetic_sensors_node = sensor_fusion.ros.synthetic_sensors_node:main',
             'event_emulator_node = sensor_fusion.ros.event_emulator_node:main',
             'contact_audio_node = sensor_fusion.ros.contact_audio_node:main',
+            'sim_node = sensor_fusion.ros.sim_node:main',
         ],
     },
 )

@@ -197,3 +197,37 @@ def bench_evt3(repeats: int = 5) -> str:
         assert len(decoded) == count, (len(decoded), count)
         lines.append(f'{name:22} {count:8d}   {len(data) / 2 / count:10.2f}  {count / np.median(seconds) / 1e6:6.1f}')
     return '\n'.join(lines)
+
+
+def bench_sim(episodes: int = 200, render_episodes: int = 3) -> str:
+    """The scripted expert over seeded episodes (success rate, 95% Wilson interval, outcome counts) and
+    the simulator's real-time factor with every sensor on (rendering included) and physics only."""
+    import collections
+    import math
+
+    from .sim.expert import ScriptedExpert
+    from .sim.simulator import SimConfig, TabletopSim
+
+    def run(sim: 'TabletopSim', seeds) -> tuple[collections.Counter, float, float]:
+        expert, outcomes, simulated, start = ScriptedExpert(sim), collections.Counter(), 0.0, time.perf_counter()
+        for seed in seeds:
+            episode = sim.reset(seed)
+            expert.reset()
+            while not episode.done:
+                sim.command_twist(expert.act(sim.pad_force_n))
+                sim.step()
+            outcomes[episode.outcome.value] += 1
+            simulated += episode.time_s
+        return outcomes, simulated, time.perf_counter() - start
+
+    outcomes, simulated, wall = run(TabletopSim(SimConfig(render=False)), range(episodes))
+    _, simulated_render, wall_render = run(TabletopSim(SimConfig(render=True)), range(10_000, 10_000 + render_episodes))
+    n, k, z = episodes, outcomes['success'], 1.96
+    centre = (k + z * z / 2) / (n + z * z)
+    half = z * math.sqrt(k * (n - k) / n + z * z / 4) / (n + z * z)
+    return '\n'.join([
+        f'scripted expert, {episodes} seeded episodes: success {k}/{n} = {100 * k / n:.1f}% '
+        f'(95% CI {100 * (centre - half):.1f}-{100 * (centre + half):.1f}%); outcomes {dict(outcomes)}',
+        f'real-time factor, all sensors (camera 15 Hz 96x96, DVS renders 250 Hz 96x72 + emulator, wrench 500 Hz, '
+        f'taxels 100 Hz, audio 16 kHz): {simulated_render / wall_render:.1f}x ({render_episodes} episodes)',
+        f'real-time factor, physics + non-visual sensors: {simulated / wall:.1f}x'])

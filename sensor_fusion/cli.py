@@ -71,6 +71,10 @@ def _bench(args: argparse.Namespace) -> int:
               'latency does not depend on training)')
         print(format_table(run_ros(args.architectures, args.duration)))
         return 0
+    if args.what == 'sim':
+        from .bench import bench_sim
+        print(bench_sim(args.episodes))
+        return 0
     if args.what == 'evt3':
         from .bench import bench_evt3
         print(bench_evt3())
@@ -99,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument('--seconds', type=float, default=5.0, help='how long the ROS part runs after the first command')
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser('bench', help='benchmarks that print tables')
-    bench.add_argument('what', choices=['models', 'ros', 'evt3'],
+    bench.add_argument('what', choices=['models', 'ros', 'evt3', 'sim'],
                        help='models: per-decision latency/energy; ros: the node under real-rate streams; '
-                            'evt3: event decoding throughput')
+                            'evt3: event decoding throughput; sim: expert success and simulator speed')
+    bench.add_argument('--episodes', type=int, default=200, help='sim: seeded expert episodes')
     bench.add_argument('--duration', type=float, default=20.0, help='ros: measured seconds per architecture')
     bench.add_argument('--architectures', nargs='+', default=['nvsf_a', 'nvsf_h', 'nvsf_c'])
     bench.add_argument('--threads', type=int, default=1,

@@ -13,6 +13,7 @@ from geometry_msgs.msg import TwistStamped
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
+from ..interfaces import COMMAND_TOPICS
 from ..registry import Registry
 from . import conversions as conv
 
@@ -37,10 +38,10 @@ class CommandOutput:
 
 COMMAND_OUTPUTS: Registry = Registry('command_interface')
 COMMAND_OUTPUTS.register('twist')(CommandOutput(
-    'cmd_twist', TwistStamped, lambda command, c: conv.twist_msg(command, c.stamp_ns, c.frame_id)))
+    COMMAND_TOPICS['twist'][0], TwistStamped, lambda command, c: conv.twist_msg(command, c.stamp_ns, c.frame_id)))
 COMMAND_OUTPUTS.register('joint_velocity')(CommandOutput(
-    'cmd_joint_velocity', Float64MultiArray, lambda command, c: conv.joint_velocity_msg(command)))
+    COMMAND_TOPICS['joint_velocity'][0], Float64MultiArray, lambda command, c: conv.joint_velocity_msg(command)))
 COMMAND_OUTPUTS.register('joint_trajectory')(CommandOutput(
-    'cmd_joint_trajectory', JointTrajectory,
+    COMMAND_TOPICS['joint_trajectory'][0], JointTrajectory,
     lambda command, c: conv.joint_trajectory_msg(command, c.joint_positions, c.joint_names, c.stamp_ns,
                                                  c.horizon_s)))

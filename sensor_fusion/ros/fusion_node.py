@@ -34,6 +34,7 @@ from ..architectures import ARCHITECTURES
 from ..backends import BACKENDS
 from ..event_codecs import EventStreamDecoder
 from ..ingest import IngestConfig, SensorBuffers
+from ..interfaces import DIAGNOSTICS_TOPIC, SENSOR_TOPICS
 from ..observation import MODALITIES, Observation, ObservationError
 from ..policy import FusionPolicy, NonFiniteActionError, build_policy
 from ..safety import (COMMAND_SPACES, CommandLimits, CommandState, Watchdog, WatchdogVerdict, percentile_ms,
@@ -185,7 +186,7 @@ class FusionNode(LifecycleNode):
         self._verdict = WatchdogVerdict(CommandState.INACTIVE, (), ())
 
         self._command_pub = self.create_publisher(self._output.msg_type, self._output.topic, COMMAND_QOS)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', DIAGNOSTICS_QOS)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC[0], DIAGNOSTICS_QOS)
         self._make_subscriptions()
         self._owned_timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
         self.get_logger().info(f'configured {architecture} on {backend} ({self._weights_path}), '
@@ -193,24 +194,24 @@ class FusionNode(LifecycleNode):
 
     def _make_subscriptions(self) -> None:
         sub = self._sensor_subscriptions.append
-        sub(self.create_subscription(Image, 'camera/image_raw', self._on_camera, SENSOR_QOS))
-        sub(self.create_subscription(WrenchStamped, 'wrist/wrench', self._on_wrench, HIGH_RATE_SENSOR_QOS))
-        sub(self.create_subscription(Image, 'tactile/image', self._on_tactile, SENSOR_QOS))
-        sub(self.create_subscription(JointState, 'joint_states', self._on_joints, HIGH_RATE_SENSOR_QOS))
+        sub(self.create_subscription(Image, SENSOR_TOPICS['camera'][0], self._on_camera, SENSOR_QOS))
+        sub(self.create_subscription(WrenchStamped, SENSOR_TOPICS['wrench'][0], self._on_wrench, HIGH_RATE_SENSOR_QOS))
+        sub(self.create_subscription(Image, SENSOR_TOPICS['tactile'][0], self._on_tactile, SENSOR_QOS))
+        sub(self.create_subscription(JointState, SENSOR_TOPICS['proprio'][0], self._on_joints, HIGH_RATE_SENSOR_QOS))
         audio_message = self._p('audio_message')
         if audio_message == 'image':
-            sub(self.create_subscription(Image, 'audio', self._on_audio_image, HIGH_RATE_SENSOR_QOS))
+            sub(self.create_subscription(Image, SENSOR_TOPICS['audio'][0], self._on_audio_image, HIGH_RATE_SENSOR_QOS))
         elif audio_message == 'audio_stamped':
             from audio_common_msgs.msg import AudioStamped   # optional package: ImportError fails configure
-            sub(self.create_subscription(AudioStamped, 'audio', self._on_audio_stamped, HIGH_RATE_SENSOR_QOS))
+            sub(self.create_subscription(AudioStamped, SENSOR_TOPICS['audio'][0], self._on_audio_stamped, HIGH_RATE_SENSOR_QOS))
         else:
             raise ValueError(f"audio_message must be 'image' or 'audio_stamped', got '{audio_message}'")
         events_message = self._p('events_message')
         if events_message == 'pointcloud2':
-            sub(self.create_subscription(PointCloud2, 'events', self._on_events_cloud, HIGH_RATE_SENSOR_QOS))
+            sub(self.create_subscription(PointCloud2, SENSOR_TOPICS['events'][0], self._on_events_cloud, HIGH_RATE_SENSOR_QOS))
         elif events_message == 'event_packet':
             from event_camera_msgs.msg import EventPacket    # optional package: ImportError fails configure
-            sub(self.create_subscription(EventPacket, 'events', self._on_event_packet, HIGH_RATE_SENSOR_QOS))
+            sub(self.create_subscription(EventPacket, SENSOR_TOPICS['events'][0], self._on_event_packet, HIGH_RATE_SENSOR_QOS))
         else:
             raise ValueError(f"events_message must be 'pointcloud2' or 'event_packet', got '{events_message}'")
 
