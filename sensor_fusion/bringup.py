@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from .paths import config_path
+from .paths import config_path, models_dir
 from .registry import Registry
 
 PACKAGE = 'sensor_fusion'
@@ -71,6 +71,25 @@ def _synthetic(params_file: str, use_sim_time: Optional[bool], overrides: dict) 
     sensors = NodePlan(name='synthetic_sensors', executable='synthetic_sensors_node',
                        module='sensor_fusion.ros.synthetic_sensors_node')
     return [sensors, fusion]
+
+
+@TARGETS.register('sim')
+def _sim(params_file: str, use_sim_time: Optional[bool], overrides: dict) -> list[NodePlan]:
+    """The embedded MuJoCo world (sim_node) and the fusion node, over ROS 2 topics.
+
+    Random weights are allowed until trained ones ship in models/ (the training issue); then the
+    fusion node loads those. ``use_sim_time:=true`` runs both on the simulator's /clock.
+    """
+    sim_file = config_path('sim.yaml')
+    weights_missing = not any(models_dir().glob('*.safetensors'))
+    fusion_overrides = {'allow_untrained': True, **overrides} if weights_missing else overrides
+    fusion = _fusion_node(params_file, use_sim_time, fusion_overrides)
+    fusion = NodePlan(fusion.name, fusion.executable, fusion.module, fusion.params_files + (sim_file,),
+                      fusion.parameters)
+    sim_parameters = {} if use_sim_time is None else {'use_sim_time': use_sim_time}
+    sim = NodePlan(name='sim_node', executable='sim_node', module='sensor_fusion.ros.sim_node',
+                   params_files=(sim_file,), parameters=sim_parameters)
+    return [sim, fusion]
 
 
 def plan(target: str, architecture: str = '', backend: str = '', command_interface: str = '',

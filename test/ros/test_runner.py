@@ -40,3 +40,21 @@ def test_up_exits_non_zero_when_a_node_dies():
     output, _ = runner.communicate(timeout=120)
     assert runner.returncode != 0
     assert "unknown architecture 'nvsf_x'" in output and 'exited with code' in output
+
+
+def test_up_sim_closes_the_loop_between_the_simulator_and_the_fusion_node(ros_context):  # noqa: F811
+    runner = up('sim', 'architecture:=nvsf_a', 'control_rate_hz:=20.0')
+    harness = Harness(ros_context)
+    try:
+        spin_until(harness.executor, lambda: runner.poll() is not None or
+                   len([c for c in harness.commands if np.any(c.values)]) >= 20, 90.0)
+        assert runner.poll() is None, runner.stdout.read()[-3000:]
+        assert len([c for c in harness.commands if np.any(c.values)]) >= 20, 'the fusion node never commanded the sim'
+        assert all(np.all(np.abs(c.values) <= [0.2] * 3 + [1.0] * 3) for c in harness.commands)   # config/sim.yaml
+        runner.send_signal(signal.SIGINT)
+        assert spin_until(harness.executor, lambda: runner.poll() is not None, 30.0)
+        assert runner.returncode == 0
+    finally:
+        harness.close()
+        if runner.poll() is None:
+            runner.kill()

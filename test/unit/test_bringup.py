@@ -44,7 +44,7 @@ def test_synthetic_target_adds_the_sensor_node_and_allows_untrained_weights():
 
 
 def test_unknown_target_names_the_known_ones():
-    with pytest.raises(KeyError, match="unknown bring-up target 'moon'; known: robot, synthetic"):
+    with pytest.raises(KeyError, match="unknown bring-up target 'moon'; known: robot, sim, synthetic"):
         plan('moon')
 
 
@@ -90,7 +90,8 @@ def test_the_dds_profile_disables_builtin_transports_and_stays_on_loopback():
     assert int(shm[0].find('d:segment_size', ns).text) == 16 * 1024 * 1024
 
 
-@pytest.mark.parametrize('launch_file, target', [('fusion.launch.py', 'robot'), ('synthetic.launch.py', 'synthetic')])
+@pytest.mark.parametrize('launch_file, target', [('fusion.launch.py', 'robot'), ('synthetic.launch.py', 'synthetic'),
+                                                 ('sim.launch.py', 'sim')])
 def test_launch_files_are_adapters_over_the_plan(launch_file, target):
     """Static check that runs everywhere; test/ros/test_launch_files.py runs them where launch_ros exists."""
     import ast
@@ -103,3 +104,16 @@ def test_launch_files_are_adapters_over_the_plan(launch_file, target):
     adapter = (REPO / 'sensor_fusion' / 'ros' / 'launch_adapter.py').read_text()
     assert 'plan(target, **arguments)' in adapter and 'LAUNCH_ARGUMENTS' in adapter
     assert set(LAUNCH_ARGUMENTS) == {'architecture', 'backend', 'command_interface', 'params_file', 'use_sim_time'}
+
+
+def test_sim_target_runs_the_simulator_and_the_fusion_node_with_the_sim_parameters():
+    sim, fusion = plan('sim', architecture='nvsf_h', backend='loihi_sim', use_sim_time='true')
+    assert (sim.executable, fusion.executable) == ('sim_node', 'fusion_node')
+    assert fusion.params_files == (config_path('fusion_node.yaml'), config_path('sim.yaml'))
+    assert sim.parameters == {'use_sim_time': True} and fusion.parameters['use_sim_time'] is True
+    params = yaml.safe_load(config_path('sim.yaml').read_text())
+    from sensor_fusion.sim.world import JOINTS, CameraSpec
+    assert tuple(params['fusion_node']['ros__parameters']['joint_names']) == JOINTS
+    assert (params['fusion_node']['ros__parameters']['event_sensor_width'],
+            params['fusion_node']['ros__parameters']['event_sensor_height']) == (CameraSpec().dvs_width,
+                                                                                 CameraSpec().dvs_height)
