@@ -15,6 +15,7 @@ setup(
         ('share/' + package_name + '/config/architectures', glob('config/architectures/*.yaml')),
         ('share/' + package_name + '/models', glob('models/*')),
         ('share/' + package_name + '/launch', glob('launch/*.launch.py')),
+        ('share/' + package_name + '/worlds', glob('worlds/*.sdf')),
     ],
     install_requires=['setuptools'],
     zip_safe=True,
@@ -30,6 +31,7 @@ setup(
             'event_emulator_node = sensor_fusion.ros.event_emulator_node:main',
             'contact_audio_node = sensor_fusion.ros.contact_audio_node:main',
             'sim_node = sensor_fusion.ros.sim_node:main',
+            'joint_command_splitter_node = sensor_fusion.ros.joint_command_splitter_node:main',
         ],
     },
 )

@@ -19,7 +19,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from .paths import config_path, models_dir
+from .paths import config_path, models_dir, share_dir
 from .registry import Registry
 
 PACKAGE = 'sensor_fusion'
@@ -38,8 +38,8 @@ LAUNCH_ARGUMENTS: dict[str, tuple[str, str]] = {
 @dataclass(frozen=True)
 class NodePlan:
     name: str                                     # node name (also the params-file key)
-    executable: str                               # console script, installed to lib/sensor_fusion and bin/
-    module: str                                   # the same entry point as ``python -m module``
+    executable: str                               # console script, installed to lib/<package> (and bin/)
+    module: str                                   # the same entry point as ``python -m module`` ('' if not ours)
     params_files: tuple[Path, ...] = ()
     parameters: dict = field(default_factory=dict)   # overrides, applied after the files
     remappings: tuple[tuple[str, str], ...] = ()
@@ -90,6 +90,30 @@ def _sim(params_file: str, use_sim_time: Optional[bool], overrides: dict) -> lis
     sim = NodePlan(name='sim_node', executable='sim_node', module='sensor_fusion.ros.sim_node',
                    params_files=(sim_file,), parameters=sim_parameters)
     return [sim, fusion]
+
+
+@TARGETS.register('gazebo')
+def _gazebo(params_file: str, use_sim_time: Optional[bool], overrides: dict) -> list[NodePlan]:
+    """Gazebo (gz sim) with worlds/tabletop.sdf, its bridge, the emulator nodes and the fusion node.
+
+    Needs ROS 2 with ros_gz (not installable on the development machines: tested statically).
+    Every node runs on Gazebo's /clock.
+    """
+    gazebo_file = config_path('gazebo.yaml')
+    sim_time = {'use_sim_time': True if use_sim_time is None else use_sim_time}
+    world = share_dir() / 'worlds' / 'tabletop.sdf'
+    fusion = _fusion_node(params_file, sim_time['use_sim_time'], overrides)
+    fusion = NodePlan(fusion.name, fusion.executable, fusion.module, fusion.params_files + (gazebo_file,),
+                      fusion.parameters)
+    ours = [NodePlan(name=name, executable=f'{module}', module=f'sensor_fusion.ros.{module}',
+                     params_files=(gazebo_file,), parameters=dict(sim_time))
+            for name, module in (('event_emulator', 'event_emulator_node'), ('contact_audio', 'contact_audio_node'),
+                                 ('joint_command_splitter', 'joint_command_splitter_node'))]
+    return [NodePlan(name='gz_server', executable='gzserver', module='', package='ros_gz_sim',
+                     parameters={'world_sdf_file': str(world), **sim_time}),
+            NodePlan(name='gz_bridge', executable='parameter_bridge', module='', package='ros_gz_bridge',
+                     parameters={'config_file': str(config_path('gz_bridge.yaml')), **sim_time}),
+            *ours, fusion]
 
 
 def plan(target: str, architecture: str = '', backend: str = '', command_interface: str = '',

@@ -88,7 +88,11 @@ def _up(args: argparse.Namespace) -> int:
     from .bringup import parse_launch_arguments, plan
     from .runner import Runner
     nodes = plan(args.target, **parse_launch_arguments(args.launch_arguments))
-    return Runner(nodes).run(duration_s=args.duration)
+    try:
+        return Runner(nodes).run(duration_s=args.duration)
+    except FileNotFoundError as error:
+        logging.getLogger('sensor_fusion.up').error(str(error))
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument('--repeats', type=int, default=300)
     bench.set_defaults(handler=_bench)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
-    up.add_argument('target', help='bring-up target: robot | synthetic')
+    up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')
     up.add_argument('launch_arguments', nargs='*', metavar='name:=value',
                     help='architecture, backend, command_interface, params_file, use_sim_time, or any fusion_node '
                          'parameter')

@@ -30,8 +30,15 @@ STOP_TIMEOUT_S = 10.0
 def node_command(node: NodePlan, overrides_file: Path) -> list[str]:
     """The command line that starts ``node`` (console script when installed beside this Python)."""
     script = Path(sys.executable).parent / node.executable
-    head = [str(script)] if script.is_file() else (
-        [shutil.which(node.executable)] if shutil.which(node.executable) else [sys.executable, '-m', node.module])
+    if script.is_file():
+        head = [str(script)]
+    elif shutil.which(node.executable):
+        head = [shutil.which(node.executable)]
+    elif node.module:
+        head = [sys.executable, '-m', node.module]
+    else:
+        raise FileNotFoundError(f"{node.package}'s {node.executable} is not installed (needed by node {node.name}); "
+                                f'install ROS 2 with {node.package} and source it')
     args = ['--ros-args', '-r', f'__node:={node.name}']
     for params_file in node.params_files:
         args += ['--params-file', str(params_file)]
@@ -57,8 +64,8 @@ class Runner:
         self._folder = tempfile.TemporaryDirectory(prefix='sensor_fusion_up_')
 
     def start(self) -> None:
-        for node in self.nodes:
-            command = node_command(node, write_overrides(node, Path(self._folder.name)))
+        commands = [node_command(node, write_overrides(node, Path(self._folder.name))) for node in self.nodes]
+        for node, command in zip(self.nodes, commands):   # every executable found before anything starts
             log.info('starting %s: %s', node.name, ' '.join(command))
             self.processes[node.name] = subprocess.Popen(command, env=self.env)
 
@@ -89,11 +96,11 @@ class Runner:
     def run(self, duration_s: Optional[float] = None) -> int:
         """Runs until Ctrl-C/SIGTERM, ``duration_s``, or a node's death. Returns the exit status."""
         interrupted = []
-        previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
-        self.start()
         died = None
         end = None if duration_s is None else time.monotonic() + duration_s
+        previous = {sig: signal.signal(sig, lambda *_: interrupted.append(True)) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            self.start()
             while not interrupted and (end is None or time.monotonic() < end):
                 died = self.poll()
                 if died:

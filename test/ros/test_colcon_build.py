@@ -22,6 +22,8 @@ def test_colcon_build_installs_a_working_package(tmp_path):
     for relative in ('share/sensor_fusion/package.xml', 'share/sensor_fusion/config/fusion_node.yaml',
                      'share/sensor_fusion/config/fastdds_localhost.xml', 'share/sensor_fusion/launch/fusion.launch.py',
                      'share/sensor_fusion/config/architectures/nvsf_h.yaml', 'lib/sensor_fusion/fusion_node',
+                     'share/sensor_fusion/worlds/tabletop.sdf', 'share/sensor_fusion/config/gz_bridge.yaml',
+                     'lib/sensor_fusion/sim_node', 'share/sensor_fusion/launch/gazebo.launch.py',
                      'lib/sensor_fusion/synthetic_sensors_node', 'share/ament_index/resource_index/packages/sensor_fusion'):
         assert (install / relative).exists(), relative
     # The installed package (not this checkout) is imported and finds its share/ through the ament index.

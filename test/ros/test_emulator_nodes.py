@@ -98,3 +98,29 @@ def test_contact_audio_node_rings_on_a_force_jump_and_is_silent_otherwise(ros_co
         node.destroy_node()
         code, output = stop_process(process)
     assert code == 0, output[-2000:]
+
+
+def test_joint_command_splitter_fans_out_one_array_and_drops_bad_ones(ros_context):  # noqa: F811
+    from std_msgs.msg import Float64, Float64MultiArray
+
+    from sensor_fusion.sim.gazebo import joint_command_topic
+    joints = ['a', 'b', 'c']
+    process = node_process('joint_command_splitter_node', joint_names='[a,b,c]')
+    node, executor = client(ros_context, 'splitter_client')
+    got = {j: [] for j in joints}
+    subs = [node.create_subscription(Float64, joint_command_topic(j), lambda m, j=j: got[j].append(m.data), 10)
+            for j in joints]
+    command = node.create_publisher(Float64MultiArray, 'cmd_joint_velocity', 10)
+    try:
+        assert spin_until(executor, lambda: all(s.get_publisher_count() for s in subs)
+                          and command.get_subscription_count() > 0, 60)
+        command.publish(Float64MultiArray(data=[0.1, 0.2]))                 # wrong length: dropped
+        command.publish(Float64MultiArray(data=[0.0, float('nan'), 0.0]))   # NaN: dropped
+        command.publish(Float64MultiArray(data=[0.1, -0.2, 0.3]))
+        assert spin_until(executor, lambda: all(got.values()), 10)
+        spin_until(executor, lambda: False, 0.3)
+        assert {j: v for j, v in got.items()} == {'a': [0.1], 'b': [-0.2], 'c': [0.3]}
+    finally:
+        node.destroy_node()
+        code, output = stop_process(process)
+    assert code == 0, output[-2000:]

@@ -10,7 +10,7 @@ launch_ros = pytest.importorskip('launch_ros', reason='launch_ros has no PyPI wh
 LAUNCH = Path(__file__).resolve().parents[2] / 'launch'
 
 
-@pytest.mark.parametrize('name', ['fusion.launch.py', 'synthetic.launch.py'])
+@pytest.mark.parametrize('name', ['fusion.launch.py', 'synthetic.launch.py', 'sim.launch.py', 'gazebo.launch.py'])
 def test_launch_description_builds_the_planned_nodes(name):
     from launch import LaunchContext
     spec = importlib.util.spec_from_file_location(name.replace('.', '_'), LAUNCH / name)

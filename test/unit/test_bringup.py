@@ -44,7 +44,7 @@ def test_synthetic_target_adds_the_sensor_node_and_allows_untrained_weights():
 
 
 def test_unknown_target_names_the_known_ones():
-    with pytest.raises(KeyError, match="unknown bring-up target 'moon'; known: robot, sim, synthetic"):
+    with pytest.raises(KeyError, match="unknown bring-up target 'moon'; known: gazebo, robot, sim, synthetic"):
         plan('moon')
 
 
@@ -91,6 +91,7 @@ def test_the_dds_profile_disables_builtin_transports_and_stays_on_loopback():
 
 
 @pytest.mark.parametrize('launch_file, target', [('fusion.launch.py', 'robot'), ('synthetic.launch.py', 'synthetic'),
+                                                 ('gazebo.launch.py', 'gazebo'),
                                                  ('sim.launch.py', 'sim')])
 def test_launch_files_are_adapters_over_the_plan(launch_file, target):
     """Static check that runs everywhere; test/ros/test_launch_files.py runs them where launch_ros exists."""
