@@ -31,6 +31,9 @@ $(VENV)/.setup-done: requirements.txt requirements-ros.txt setup.py Makefile
 	else $(PY) -m pip install -q -r requirements-ros.txt "$(TORCH_SPEC)" $(PIP_TORCH_ARGS); fi
 	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	$(PY) -c "import torch, snntorch, tonic, cv2, rclpy; print('setup ok: torch', torch.__version__)"
+	@# Headless rendering for the simulator: EGL (Debian libegl1), else OSMesa (libosmesa6).
+	@$(PY) -c "import sensor_fusion.sim.simulator as s; s.TabletopSim(); import os; print('simulator renders headless with MUJOCO_GL=' + os.environ['MUJOCO_GL'])" \
+	  || { echo "MuJoCo cannot render headless: install EGL (apt-get install libegl1) or OSMesa (apt-get install libosmesa6)"; exit 1; }
 	@touch $@
 
 # Optional: never fails the build; the live Lava parity test skips (with the reason) without it.

@@ -1,12 +1,16 @@
-"""Watches a running fusion node from outside: its commands and diagnostics (used by ``make demo``)."""
+"""Watches a running fusion node from outside: commands, diagnostics, episode results (``make demo``)."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import TwistStamped
+from std_msgs.msg import String
+
+from ..interfaces import EPISODE_RESULT_TOPIC
 
 from .conversions import diagnostic_values
 from .qos import COMMAND_QOS, DIAGNOSTICS_QOS
@@ -17,6 +21,7 @@ class Watched:
     commands: list = field(default_factory=list)        # (arrival perf_counter s, (6,) twist)
     diagnostics: dict = field(default_factory=dict)     # newest fusion_node status key/values
     message: str = ''
+    episodes: list = field(default_factory=list)        # sim_node episode results (dicts)
 
 
 def watch(seconds: float, started=None) -> Watched:
@@ -42,6 +47,8 @@ def watch(seconds: float, started=None) -> Watched:
                 seen.diagnostics, seen.message = diagnostic_values(status), status.message
     node.create_subscription(TwistStamped, 'cmd_twist', on_twist, COMMAND_QOS)
     node.create_subscription(DiagnosticArray, '/diagnostics', on_diagnostics, DIAGNOSTICS_QOS)
+    node.create_subscription(String, EPISODE_RESULT_TOPIC[0], lambda m: seen.episodes.append(json.loads(m.data)),
+                             DIAGNOSTICS_QOS)
     try:
         deadline = time.perf_counter() + 60
         while not seen.commands and time.perf_counter() < deadline and (started is None or started()):

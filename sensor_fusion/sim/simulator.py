@@ -13,20 +13,17 @@ a real controller's watchdog.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional
 
+import mujoco  # (the package __init__ has chosen the headless GL backend before this import)
 import numpy as np
 
-os.environ.setdefault('MUJOCO_GL', 'egl')   # before mujoco is imported: headless rendering
-import mujoco  # noqa: E402
-
-from .arm import ArmKinematics, rotation_error  # noqa: E402
-from .contact_audio import ContactAudio, ContactAudioConfig, ToneSource  # noqa: E402
-from .event_emulator import EventEmulator, EventEmulatorConfig  # noqa: E402
-from .task import Episode, Outcome, TaskConfig, judge, sample_episode  # noqa: E402
-from .world import BALL_RADIUS_M, CUBE_COLOURS, CUBE_HALF_M, JOINTS, PHYSICS_STEP_S, TAXELS, CameraSpec, world_xml  # noqa: E402,E501
+from .arm import ArmKinematics, rotation_error
+from .contact_audio import ContactAudio, ContactAudioConfig, ToneSource
+from .event_emulator import EventEmulator, EventEmulatorConfig
+from .task import Episode, Outcome, TaskConfig, judge, sample_episode
+from .world import BALL_RADIUS_M, CUBE_COLOURS, CUBE_HALF_M, JOINTS, PHYSICS_STEP_S, TAXELS, CameraSpec, world_xml  # noqa: E501
 
 NS = 1_000_000_000
 HOME_TIP = np.array([0.42, 0.0, 0.22])

@@ -81,3 +81,28 @@ def test_sim_node_publishes_obeys_resets_and_reports(ros_context):  # noqa: F811
         node.destroy_node()
         code, output = stop_process(process)
     assert code == 0, output[-3000:]
+
+
+def test_sim_node_on_sim_time_publishes_a_clock_that_runs_ahead_of_the_wall(ros_context):  # noqa: F811
+    from rosgraph_msgs.msg import Clock
+    process = subprocess.Popen([sys.executable, '-m', 'sensor_fusion.ros.sim_node', '--ros-args', '-p', 'use_sim_time:=true',
+                                '-p', 'real_time_factor:=0.0', '-p', 'render:=false'],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    node = Node('clock_client', context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    clocks, wrench = [], []
+    sub = node.create_subscription(Clock, '/clock', lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec), 100)
+    node.create_subscription(WrenchStamped, 'wrist/wrench', lambda m: wrench.append(conv.stamp_ns(m.header)),
+                             HIGH_RATE_SENSOR_QOS)
+    try:
+        assert spin_until(executor, lambda: sub.get_publisher_count() > 0 and len(clocks) > 10, 60)
+        start_sim, start_wall = clocks[-1], time.perf_counter()
+        spin_until(executor, lambda: False, 1.0)
+        simulated = (clocks[-1] - start_sim) / 1e9
+        assert simulated > 1.5 * (time.perf_counter() - start_wall)     # as fast as possible: ahead of real time
+        assert np.all(np.diff(clocks) > 0) and wrench and wrench[-1] <= clocks[-1] + 2_000_000
+    finally:
+        node.destroy_node()
+        code, output = stop_process(process)
+    assert code == 0, output[-3000:]
