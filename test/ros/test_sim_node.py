@@ -57,7 +57,9 @@ def test_sim_node_publishes_obeys_resets_and_reports(ros_context):  # noqa: F811
         positions, _ = conv.joint_state_to_arrays(received['proprio'][-1][1], ())
         stamps = [conv.stamp_ns(m.header) for _, m in received['wrench']]
         gaps = np.diff(stamps)
-        assert np.all(gaps > 0) and np.sum(gaps != 2_000_000) <= 1       # 2 ms steps (one episode change allowed)
+        # 2 ms physics steps; a best-effort message lost on a loaded machine, an episode change or a
+        # skip-ahead after falling behind real time shows as a longer gap, never as a shorter one.
+        assert np.all(gaps >= 2_000_000) and np.mean(gaps == 2_000_000) >= 0.95
         # a twist command moves the tool: joints change
         before = positions
         for _ in range(50):
