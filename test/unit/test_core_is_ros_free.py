@@ -4,7 +4,7 @@ import sys
 CORE_MODULES = ('sensor_fusion', 'sensor_fusion.policy', 'sensor_fusion.architectures', 'sensor_fusion.backends.loihi',
                 'sensor_fusion.preprocess', 'sensor_fusion.cli', 'sensor_fusion.ingest', 'sensor_fusion.safety',
                 'sensor_fusion.event_codecs', 'sensor_fusion.bringup', 'sensor_fusion.runner', 'sensor_fusion.dds',
-                'sensor_fusion.bag_types')
+                'sensor_fusion.bag_types', 'sensor_fusion.decode', 'sensor_fusion.sim.simulator', 'sensor_fusion.interfaces')
 
 
 def test_importing_the_core_loads_no_rclpy():
