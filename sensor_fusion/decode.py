@@ -205,3 +205,62 @@ def _check_events(events: np.ndarray, sensor_size: tuple[int, int]) -> None:
 def diagnostic_values(msg) -> dict[str, str]:
     """DiagnosticStatus key/values as a dict (for tests, the benchmark and the runner)."""
     return {kv.key: kv.value for kv in msg.values}
+
+
+class MessageIngest:
+    """Decodes a message of one modality and pushes it into :class:`~sensor_fusion.ingest.SensorBuffers`.
+
+    The single path from the wire to the buffers: the fusion node calls it from its subscriptions and
+    the bag dataset loader calls it for every recorded message, so training sees exactly what the
+    node would have aligned at run time. Returns the buffers' drop reason (or None); raises
+    :class:`ConversionError` for a message that cannot be decoded.
+    """
+
+    def __init__(self, buffers, joint_names: tuple[str, ...] = (), audio_message: str = 'image',
+                 audio_rate_hz: float = 16000.0, events_message: str = 'pointcloud2',
+                 event_sensor_size: tuple[int, int] = (320, 240)):
+        self.buffers, self.joint_names = buffers, tuple(joint_names)
+        self.audio_rate_hz, self.event_sensor_size = audio_rate_hz, tuple(event_sensor_size)
+        self.event_decoder = EventStreamDecoder()
+        self.last_joint_positions = None
+        audio = {'image': self._audio_image, 'audio_stamped': self._audio_stamped}
+        events = {'pointcloud2': self._events_cloud, 'event_packet': self._event_packet}
+        for name, value, known in (('audio_message', audio_message, audio), ('events_message', events_message, events)):
+            if value not in known:
+                raise ValueError(f"{name} must be one of {', '.join(known)}, got '{value}'")
+        self._push = {'camera': self._camera, 'wrench': self._wrench, 'tactile': self._tactile,
+                      'proprio': self._joints, 'audio': audio[audio_message], 'events': events[events_message]}
+
+    def push(self, modality: str, msg, now_ns: int):
+        return self._push[modality](msg, now_ns)
+
+    def _camera(self, msg, now_ns):
+        return self.buffers.push_camera(image_to_rgb(msg), stamp_ns(msg.header), now_ns)
+
+    def _tactile(self, msg, now_ns):
+        return self.buffers.push_tactile(image_to_float32(msg, 'tactile'), stamp_ns(msg.header), now_ns)
+
+    def _wrench(self, msg, now_ns):
+        return self.buffers.push_wrench(wrench_to_array(msg), stamp_ns(msg.header), now_ns)
+
+    def _joints(self, msg, now_ns):
+        positions, velocities = joint_state_to_arrays(msg, self.joint_names)
+        reason = self.buffers.push_joints(positions, velocities, stamp_ns(msg.header), now_ns)
+        if reason is None:
+            self.last_joint_positions = positions
+        return reason
+
+    def _audio_image(self, msg, now_ns):
+        return self.buffers.push_audio(audio_image_to_samples(msg), stamp_ns(msg.header), self.audio_rate_hz, now_ns)
+
+    def _audio_stamped(self, msg, now_ns):
+        samples, rate = audio_stamped_to_samples(msg)
+        return self.buffers.push_audio(samples, stamp_ns(msg.header), rate, now_ns)
+
+    def _events_cloud(self, msg, now_ns):
+        events = pointcloud2_to_events(msg, self.event_sensor_size)
+        return self.buffers.push_events(events, self.event_sensor_size, stamp_ns(msg.header), now_ns)
+
+    def _event_packet(self, msg, now_ns):
+        events, size = event_packet_to_events(msg, self.event_decoder)
+        return self.buffers.push_events(events, size, stamp_ns(msg.header), now_ns)

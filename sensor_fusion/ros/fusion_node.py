@@ -32,7 +32,7 @@ from sensor_msgs.msg import Image, JointState, PointCloud2
 from .. import paths
 from ..architectures import ARCHITECTURES
 from ..backends import BACKENDS
-from ..event_codecs import EventStreamDecoder
+from ..decode import MessageIngest
 from ..ingest import IngestConfig, SensorBuffers
 from ..interfaces import DIAGNOSTICS_TOPIC, SENSOR_TOPICS
 from ..observation import MODALITIES, Observation, ObservationError
@@ -173,16 +173,15 @@ class FusionNode(LifecycleNode):
         self._policy.reset()
         self._buffers = SensorBuffers(IngestConfig.for_preprocess(self._policy.model.config.preprocess),
                                       self._joint_names)
-        self._event_decoder = EventStreamDecoder()
-        self._audio_rate = float(self._p('audio_sample_rate_hz'))
-        self._event_size = (int(self._p('event_sensor_width')), int(self._p('event_sensor_height')))
+        self._ingester = MessageIngest(self._buffers, self._joint_names, self._p('audio_message'),
+                                       float(self._p('audio_sample_rate_hz')), self._p('events_message'),
+                                       (int(self._p('event_sensor_width')), int(self._p('event_sensor_height'))))
         self._latencies_s = collections.deque(maxlen=2000)
         self._compute_s = collections.deque(maxlen=2000)
         self._energy_j = collections.deque(maxlen=200)
         self._receipt_ns = 0        # perf_counter_ns of the newest accepted input
         self._counts = collections.Counter()
         self._last_tick_mono = 0.0
-        self._last_joint_positions = None
         self._verdict = WatchdogVerdict(CommandState.INACTIVE, (), ())
 
         self._command_pub = self.create_publisher(self._output.msg_type, self._output.topic, COMMAND_QOS)
@@ -193,27 +192,18 @@ class FusionNode(LifecycleNode):
                                f'{self._interface} on {self._command_pub.topic_name}')
 
     def _make_subscriptions(self) -> None:
-        sub = self._sensor_subscriptions.append
-        sub(self.create_subscription(Image, SENSOR_TOPICS['camera'][0], self._on_camera, SENSOR_QOS))
-        sub(self.create_subscription(WrenchStamped, SENSOR_TOPICS['wrench'][0], self._on_wrench, HIGH_RATE_SENSOR_QOS))
-        sub(self.create_subscription(Image, SENSOR_TOPICS['tactile'][0], self._on_tactile, SENSOR_QOS))
-        sub(self.create_subscription(JointState, SENSOR_TOPICS['proprio'][0], self._on_joints, HIGH_RATE_SENSOR_QOS))
-        audio_message = self._p('audio_message')
-        if audio_message == 'image':
-            sub(self.create_subscription(Image, SENSOR_TOPICS['audio'][0], self._on_audio_image, HIGH_RATE_SENSOR_QOS))
-        elif audio_message == 'audio_stamped':
+        types = {'camera': Image, 'wrench': WrenchStamped, 'tactile': Image, 'proprio': JointState,
+                 'audio': Image, 'events': PointCloud2}
+        if self._p('audio_message') == 'audio_stamped':
             from audio_common_msgs.msg import AudioStamped   # optional package: ImportError fails configure
-            sub(self.create_subscription(AudioStamped, SENSOR_TOPICS['audio'][0], self._on_audio_stamped, HIGH_RATE_SENSOR_QOS))
-        else:
-            raise ValueError(f"audio_message must be 'image' or 'audio_stamped', got '{audio_message}'")
-        events_message = self._p('events_message')
-        if events_message == 'pointcloud2':
-            sub(self.create_subscription(PointCloud2, SENSOR_TOPICS['events'][0], self._on_events_cloud, HIGH_RATE_SENSOR_QOS))
-        elif events_message == 'event_packet':
+            types['audio'] = AudioStamped
+        if self._p('events_message') == 'event_packet':
             from event_camera_msgs.msg import EventPacket    # optional package: ImportError fails configure
-            sub(self.create_subscription(EventPacket, SENSOR_TOPICS['events'][0], self._on_event_packet, HIGH_RATE_SENSOR_QOS))
-        else:
-            raise ValueError(f"events_message must be 'pointcloud2' or 'event_packet', got '{events_message}'")
+            types['events'] = EventPacket
+        for modality, msg_type in types.items():
+            qos = SENSOR_QOS if modality in ('camera', 'tactile') else HIGH_RATE_SENSOR_QOS
+            self._sensor_subscriptions.append(self.create_subscription(
+                msg_type, SENSOR_TOPICS[modality][0], lambda msg, m=modality: self._on_message(m, msg), qos))
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._policy.reset()
@@ -283,48 +273,8 @@ class FusionNode(LifecycleNode):
         if self._tick_source == modality and self._state != CommandState.INACTIVE:
             self._maybe_tick_on_input(self._buffers.last_stamp_ns(modality))
 
-    def _on_camera(self, msg: Image) -> None:
-        self._ingest('camera', lambda: self._buffers.push_camera(conv.image_to_rgb(msg), conv.stamp_ns(msg.header),
-                                                                 self._now_ns()))
-
-    def _on_tactile(self, msg: Image) -> None:
-        self._ingest('tactile', lambda: self._buffers.push_tactile(conv.image_to_float32(msg, 'tactile'),
-                                                                   conv.stamp_ns(msg.header), self._now_ns()))
-
-    def _on_wrench(self, msg: WrenchStamped) -> None:
-        self._ingest('wrench', lambda: self._buffers.push_wrench(conv.wrench_to_array(msg), conv.stamp_ns(msg.header),
-                                                                 self._now_ns()))
-
-    def _on_joints(self, msg: JointState) -> None:
-        def push():
-            positions, velocities = conv.joint_state_to_arrays(msg, self._joint_names)
-            reason = self._buffers.push_joints(positions, velocities, conv.stamp_ns(msg.header), self._now_ns())
-            if reason is None:
-                self._last_joint_positions = positions
-            return reason
-        self._ingest('proprio', push)
-
-    def _on_audio_image(self, msg: Image) -> None:
-        self._ingest('audio', lambda: self._buffers.push_audio(conv.audio_image_to_samples(msg),
-                                                               conv.stamp_ns(msg.header), self._audio_rate,
-                                                               self._now_ns()))
-
-    def _on_audio_stamped(self, msg) -> None:
-        def push():
-            samples, rate = conv.audio_stamped_to_samples(msg)
-            return self._buffers.push_audio(samples, conv.stamp_ns(msg.header), rate, self._now_ns())
-        self._ingest('audio', push)
-
-    def _on_events_cloud(self, msg: PointCloud2) -> None:
-        self._ingest('events', lambda: self._buffers.push_events(conv.pointcloud2_to_events(msg, self._event_size),
-                                                                 self._event_size, conv.stamp_ns(msg.header),
-                                                                 self._now_ns()))
-
-    def _on_event_packet(self, msg) -> None:
-        def push():
-            events, size = conv.event_packet_to_events(msg, self._event_decoder)
-            return self._buffers.push_events(events, size, conv.stamp_ns(msg.header), self._now_ns())
-        self._ingest('events', push)
+    def _on_message(self, modality: str, msg) -> None:
+        self._ingest(modality, lambda: self._ingester.push(modality, msg, self._now_ns()))
 
     # -- control -------------------------------------------------------------------------------
     def _maybe_tick_on_input(self, stamp_ns: int) -> None:
@@ -393,7 +343,8 @@ class FusionNode(LifecycleNode):
     def _publish_command(self, command: np.ndarray, stamp: int) -> None:
         if self._command_pub is None:
             return
-        context = CommandContext(stamp, self._p('command_frame_id'), self._joint_names, self._last_joint_positions,
+        context = CommandContext(stamp, self._p('command_frame_id'), self._joint_names,
+                                 self._ingester.last_joint_positions,
                                  float(self._p('trajectory_horizon_s')))
         self._command_pub.publish(self._output.to_msg(command, context))
 
