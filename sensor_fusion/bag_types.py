@@ -33,3 +33,21 @@ def typestore():
         types.update(get_types_from_msg(text, name))
     store.register(types)
     return store
+
+
+def deserialize(raw: bytes, typename: str):
+    """CDR bytes from a bag -> a rosbags message.
+
+    rosbags accepts at most 3 bytes after the last field, but Fast DDS (what rclpy's
+    ``serialize_message`` and ``ros2 bag record`` use) pads messages to 8 bytes, so a JointState
+    ending in an empty array arrives with 4-7 padding bytes; those are accepted here.
+    """
+    store = typestore()
+    if len(raw) < 4 or bytes(raw[:2]) not in (b'\x00\x00', b'\x00\x01'):
+        raise ValueError(f'{typename}: not a CDR message (encapsulation {bytes(raw[:4])!r})')
+    msgdef = store.get_msgdef(typename)
+    decode = msgdef.deserialize_cdr_le if raw[1] else msgdef.deserialize_cdr_be
+    message, position = decode(raw[4:], 0, msgdef.cls, store)
+    if len(raw) - 4 - position > 7:
+        raise ValueError(f'{typename}: {len(raw) - 4 - position} bytes after the last field')
+    return message

@@ -100,6 +100,17 @@ def _up(args: argparse.Namespace) -> int:
         return 2
 
 
+def _record(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .ros.recorder import record_expert
+    episodes = record_expert(Path(args.out), range(args.first_seed, args.first_seed + args.episodes),
+                             render=not args.no_render)
+    successes = sum(e.outcome.value == 'success' for e in episodes)
+    print(f'{len(episodes)} expert episodes in {args.out}: {successes} successes')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     parser = argparse.ArgumentParser(prog='sensor-fusion', description=__doc__)
@@ -122,6 +133,12 @@ def main(argv: list[str] | None = None) -> int:
                        help='torch threads; 1 is fastest for batch-1 decisions on small models')
     bench.add_argument('--repeats', type=int, default=300)
     bench.set_defaults(handler=_bench)
+    record = commands.add_parser('record', help='record scripted-expert demonstrations in the simulator as MCAP bags')
+    record.add_argument('--out', required=True, help='folder for the bags (one per episode)')
+    record.add_argument('--episodes', type=int, default=10)
+    record.add_argument('--first-seed', type=int, default=0)
+    record.add_argument('--no-render', action='store_true', help='physics only (no camera or events)')
+    record.set_defaults(handler=_record)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
     up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')
     up.add_argument('launch_arguments', nargs='*', metavar='name:=value',

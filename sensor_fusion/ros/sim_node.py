@@ -37,6 +37,29 @@ FRAMES = {'camera': 'scene_camera', 'wrench': 'wrist_ft', 'tactile': 'pad', 'aud
           'events': 'scene_camera', 'proprio': 'base'}
 
 
+def sensor_messages(out: StepOutput, stamp_base: int, previous_dvs_stamp: Optional[int]) -> tuple[list, Optional[int]]:
+    """One simulation step's sensor outputs as (modality, message) pairs, stamped ``stamp_base`` + sim
+    time; event packets are stamped at the previous DVS frame. Returns the messages and the new
+    previous DVS stamp. Shared by sim_node and the recorder, so bags hold what the node publishes."""
+    stamp = stamp_base + out.time_ns
+    messages = [('proprio', conv.joint_state_msg(JOINTS, out.joint_positions, out.joint_velocities, stamp)),
+                ('wrench', conv.wrench_msg(out.wrench, stamp, FRAMES['wrench']))]
+    if out.tactile is not None:
+        messages.append(('tactile', conv.float32_to_image(out.tactile, stamp, FRAMES['tactile'])))
+    if out.audio is not None:
+        messages.append(('audio', conv.samples_to_audio_image(out.audio, stamp_base + out.audio_start_ns,
+                                                              FRAMES['audio'])))
+    if out.events is not None:
+        if previous_dvs_stamp is not None:
+            events = out.events.copy()
+            events['t'] += stamp_base
+            messages.append(('events', conv.events_to_pointcloud2(events, previous_dvs_stamp, FRAMES['events'])))
+        previous_dvs_stamp = stamp
+    if out.rgb is not None:
+        messages.append(('camera', conv.rgb_to_image(out.rgb, stamp, FRAMES['camera'])))
+    return messages, previous_dvs_stamp
+
+
 class SimNode(Node):
     def __init__(self, **node_kwargs):
         super().__init__('sim_node', **node_kwargs)
@@ -60,7 +83,7 @@ class SimNode(Node):
         self.create_service(Trigger, '~/reset', self._on_reset)
         self.rejected_commands = 0
         self.lag_skips = 0
-        self._last_stamp = 0
+        self._last_stamp = 1_000_000_000   # /clock starts at 1 s: a zero stamp means "unset" in ROS
         self.seed = self.first_seed
         self._start_episode()
 
@@ -132,21 +155,9 @@ class SimNode(Node):
         return self.seconds_until_next_step()
 
     def _publish(self, out: StepOutput, stamp: int) -> None:
-        self.pubs['proprio'].publish(conv.joint_state_msg(JOINTS, out.joint_positions, out.joint_velocities, stamp))
-        self.pubs['wrench'].publish(conv.wrench_msg(out.wrench, stamp, FRAMES['wrench']))
-        if out.tactile is not None:
-            self.pubs['tactile'].publish(conv.float32_to_image(out.tactile, stamp, FRAMES['tactile']))
-        if out.audio is not None:
-            self.pubs['audio'].publish(conv.samples_to_audio_image(out.audio, self._stamp_base + out.audio_start_ns,
-                                                                   FRAMES['audio']))
-        if out.events is not None and self._previous_dvs_stamp is not None:
-            events = out.events.copy()
-            events['t'] += self._stamp_base
-            self.pubs['events'].publish(conv.events_to_pointcloud2(events, self._previous_dvs_stamp, FRAMES['events']))
-        if out.events is not None:
-            self._previous_dvs_stamp = stamp
-        if out.rgb is not None:
-            self.pubs['camera'].publish(conv.rgb_to_image(out.rgb, stamp, FRAMES['camera']))
+        messages, self._previous_dvs_stamp = sensor_messages(out, self._stamp_base, self._previous_dvs_stamp)
+        for modality, msg in messages:
+            self.pubs[modality].publish(msg)
 
     def _report(self) -> None:
         e = self.sim.episode

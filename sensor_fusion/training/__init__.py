@@ -1,0 +1,1 @@
+"""Datasets from bags, trainers and evaluation (ROS-free)."""
