@@ -111,6 +111,18 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .training.behaviour_cloning import TrainConfig, train
+    bags = sorted(p for p in Path(args.data).iterdir() if p.is_dir())
+    result = train(args.architecture, bags, Path(args.out),
+                   TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes))
+    print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
+          + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else ''))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     parser = argparse.ArgumentParser(prog='sensor-fusion', description=__doc__)
@@ -139,6 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument('--first-seed', type=int, default=0)
     record.add_argument('--no-render', action='store_true', help='physics only (no camera or events)')
     record.set_defaults(handler=_record)
+    train = commands.add_parser('train', help='behaviour cloning from recorded bags')
+    train.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
+    train.add_argument('--data', required=True, help='folder of bags (from sensor-fusion record)')
+    train.add_argument('--out', required=True, help='folder for weights, losses.json and training_curve.png')
+    train.add_argument('--epochs', type=int, default=30)
+    train.add_argument('--batch-episodes', type=int, default=8)
+    train.add_argument('--seed', type=int, default=0)
+    train.set_defaults(handler=_train)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
     up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')
     up.add_argument('launch_arguments', nargs='*', metavar='name:=value',
