@@ -13,7 +13,7 @@ executables, parameter files plus overrides, and remappings.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -84,8 +84,7 @@ def _sim(params_file: str, use_sim_time: Optional[bool], overrides: dict) -> lis
     weights_missing = not any(models_dir().glob('*.safetensors'))
     fusion_overrides = {'allow_untrained': True, **overrides} if weights_missing else overrides
     fusion = _fusion_node(params_file, use_sim_time, fusion_overrides)
-    fusion = NodePlan(fusion.name, fusion.executable, fusion.module, fusion.params_files + (sim_file,),
-                      fusion.parameters)
+    fusion = replace(fusion, params_files=fusion.params_files + (sim_file,))
     sim_parameters = {} if use_sim_time is None else {'use_sim_time': use_sim_time}
     sim = NodePlan(name='sim_node', executable='sim_node', module='sensor_fusion.ros.sim_node',
                    params_files=(sim_file,), parameters=sim_parameters)
@@ -103,8 +102,7 @@ def _gazebo(params_file: str, use_sim_time: Optional[bool], overrides: dict) -> 
     sim_time = {'use_sim_time': True if use_sim_time is None else use_sim_time}
     world = share_dir() / 'worlds' / 'tabletop.sdf'
     fusion = _fusion_node(params_file, sim_time['use_sim_time'], overrides)
-    fusion = NodePlan(fusion.name, fusion.executable, fusion.module, fusion.params_files + (gazebo_file,),
-                      fusion.parameters)
+    fusion = replace(fusion, params_files=fusion.params_files + (gazebo_file,))
     ours = [NodePlan(name=name, executable=f'{module}', module=f'sensor_fusion.ros.{module}',
                      params_files=(gazebo_file,), parameters=dict(sim_time))
             for name, module in (('event_emulator', 'event_emulator_node'), ('contact_audio', 'contact_audio_node'),
