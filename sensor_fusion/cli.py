@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
+from typing import Optional
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -11,10 +13,8 @@ def _demo(args: argparse.Namespace) -> int:
     from .backends import BACKENDS, BackendUnavailableError
     from .bench import typical_observation
     from .policy import build_policy
-    print('sensor_fusion demo, part 1: the fusion core on generated sensor ticks.')
-    print('NOTE: the closed loop in the embedded MuJoCo simulator is not built yet (simulator and training '
-          'issues); until then the demo runs untrained, seeded weights on generated sensor data, so the '
-          'actions show plumbing and timing, not skill.\n')
+    print('sensor_fusion demo, part 1: every architecture x backend on generated sensor ticks (timing and '
+          'energy per decision; seeded random weights here: latency does not depend on training).\n')
     print(f'{"architecture":12} {"backend":10} {"ms/decision":>11} {"energy uJ":>9}  encoders run   first action')
     for architecture in ARCHITECTURES.keys():
         for backend in BACKENDS.keys():
@@ -32,40 +32,52 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _demo_ros(args: argparse.Namespace) -> int:
     """Part 2: the closed loop over ROS 2: sim_node (the MuJoCo world) <-> fusion_node, separate processes."""
-    import numpy as np
+    from .paths import models_dir
+    print(f'\nsensor_fusion demo, part 2: {args.episodes} held-out episodes of sim_node (MuJoCo arm, camera 15 Hz, '
+          f'DVS, wrench 500 Hz, taxels, microphone) <-> fusion_node ({args.architecture} on {args.backend}, '
+          f'weights {models_dir() / (args.architecture + ".safetensors")}), separate processes over ROS 2 '
+          'topics on this machine only.')
+    return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, None, None, None,
+                     Path(args.video) if args.video else None)
 
-    from .bringup import plan
-    from .runner import Runner
-    print(f'\nsensor_fusion demo, part 2: `sensor-fusion up sim architecture:={args.architecture} '
-          f'backend:={args.backend}`: sim_node (MuJoCo arm, camera 15 Hz, DVS, wrench 500 Hz, taxels, microphone) '
-          '<-> fusion_node, over ROS 2 topics on this machine only. Untrained weights until models/ ships trained '
-          'ones: the arm moves, but not with skill.')
-    runner = Runner(plan('sim', architecture=args.architecture, backend=args.backend,
-                         control_rate_hz=str(args.rate)))
-    runner.start()
+
+def _eval(args: argparse.Namespace) -> int:
+    return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, args.ablate, args.weights,
+                     Path(args.json) if args.json else None, Path(args.video) if args.video else None)
+
+
+def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, ablate: Optional[str],
+              weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path]) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .evaluation import format_table, summarise
+    from .ros.evaluate import EvalSettings, EvaluationError, evaluate
+    settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights)
+    video = None
+    if video_path is not None:
+        from .video import EpisodeVideo
+        video = EpisodeVideo(video_path)
+
+    def report(index: int, record) -> None:
+        print(f'episode {index + 1}/{episodes} seed={record.seed} target={record.target}: {record.outcome} after '
+              f'{record.time_s:.1f} s (peak press force {record.peak_force_n:.1f} N, {len(record.latencies_ms)} '
+              'decisions)', flush=True)
     try:
-        from .ros.watch import watch
-        seen = watch(args.seconds, started=lambda: runner.poll() is None)
-    finally:
-        died = runner.poll()
-        runner.stop()
-    if died or not seen.commands:
-        print(f'the closed loop failed: {died or "no command arrived"}')
+        records = evaluate(settings, report, video)
+    except (EvaluationError, FileNotFoundError) as error:
+        print(f'evaluation failed: {error}')
         return 1
-    times = np.array([t for t, _ in seen.commands])
-    twists = np.stack([c for _, c in seen.commands])
-    d = seen.diagnostics
-    print(f'{len(twists)} commands in {times[-1] - times[0]:.1f} s ({(len(twists) - 1) / (times[-1] - times[0]):.1f} Hz); '
-          f'max |linear| {np.abs(twists[:, :3]).max():.3f} m/s, max |angular| {np.abs(twists[:, 3:]).max():.3f} rad/s '
-          '(limits 0.2, 1.0)')
-    print(f'fusion_node diagnostics: {seen.message}; input->command latency p50 {d.get("latency_p50_ms")} ms, '
-          f'p99 {d.get("latency_p99_ms")} ms; energy {d.get("energy_per_decision_uj")} uJ/decision; '
-          f'dropped inputs {sum(int(v) for k, v in d.items() if k.endswith(".dropped"))}')
-    for result in seen.episodes:
-        print(f'episode seed={result["seed"]} target={result["target"]}: {result["outcome"]} after '
-              f'{result["time_s"]:.1f} s (peak press force {result["peak_force_n"]:.1f} N)')
-    if not seen.episodes:
-        print('no episode finished within the demo window (episodes end on success, a failure or after 15 s)')
+    finally:
+        written = video.close() if video is not None else None
+    print()
+    print(format_table([summarise(settings.label, records)]))
+    if written is not None:
+        print(f'video: {written} ({video.frames} frames)')
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({'settings': asdict(settings), 'records': [asdict(r) for r in records]}))
+        print(f'records: {json_path}')
     return 0
 
 
@@ -114,25 +126,34 @@ def _record(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    import torch
+
     from .training.behaviour_cloning import TrainConfig, train
-    bags = sorted(p for p in Path(args.data).iterdir() if p.is_dir())
+    torch.set_num_threads(args.threads)
+    bags = sorted(p for p in Path(args.data).iterdir() if p.is_dir() and not p.name.startswith('.'))
     result = train(args.architecture, bags, Path(args.out),
-                   TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes))
+                   TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes,
+                               window=args.window, dagger_rounds=args.dagger_rounds,
+                               dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs))
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
-          + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else ''))
+          + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
+          + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else ''))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .evaluation import HELD_OUT_FIRST_SEED
+    from .observation import MODALITIES
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     parser = argparse.ArgumentParser(prog='sensor-fusion', description=__doc__)
     commands = parser.add_subparsers(dest='command', required=True)
-    demo = commands.add_parser('demo', help='run what exists end to end')
+    demo = commands.add_parser('demo', help='the core on generated ticks, then the closed loop in the simulator')
     demo.add_argument('--ticks', type=int, default=20)
-    demo.add_argument('--architecture', default='nvsf_h')
+    demo.add_argument('--architecture', default='nvsf_h', choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
     demo.add_argument('--backend', default='loihi_sim')
-    demo.add_argument('--rate', type=float, default=50.0, help='control rate of the ROS part, Hz')
-    demo.add_argument('--seconds', type=float, default=20.0, help='how long the closed loop runs after the first command')
+    demo.add_argument('--episodes', type=int, default=3, help='closed-loop episodes (held-out seeds)')
+    demo.add_argument('--first-seed', type=int, default=HELD_OUT_FIRST_SEED)
+    demo.add_argument('--video', default='out/demo.mp4', help="MP4 of the episodes ('' for none)")
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser('bench', help='benchmarks that print tables')
     bench.add_argument('what', choices=['models', 'ros', 'evt3', 'sim'],
@@ -156,9 +177,27 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--data', required=True, help='folder of bags (from sensor-fusion record)')
     train.add_argument('--out', required=True, help='folder for weights, losses.json and training_curve.png')
     train.add_argument('--epochs', type=int, default=30)
-    train.add_argument('--batch-episodes', type=int, default=8)
+    train.add_argument('--batch-episodes', type=int, default=16)
     train.add_argument('--seed', type=int, default=0)
+    train.add_argument('--window', type=int, default=25, help='ticks of truncated backpropagation through time')
+    train.add_argument('--dagger-rounds', type=int, default=0,
+                       help='closed-loop DAgger rounds after cloning (expert-labelled policy episodes)')
+    train.add_argument('--dagger-episodes', type=int, default=10, help='policy episodes per DAgger round')
+    train.add_argument('--dagger-epochs', type=int, default=4, help='epochs after each DAgger round')
+    train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)
+    evaluation = commands.add_parser('eval', help='closed-loop episodes over ROS 2 (sim_node + fusion_node processes)')
+    evaluation.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
+    evaluation.add_argument('--backend', default='cpu', help='cpu | cuda | loihi_sim (nvsf_h only)')
+    evaluation.add_argument('--episodes', type=int, default=20)
+    evaluation.add_argument('--first-seed', type=int, default=HELD_OUT_FIRST_SEED,
+                            help='seeds first..first+N-1; the default range is held out from all training')
+    evaluation.add_argument('--ablate', choices=list(MODALITIES), default=None,
+                            help='silence this input stream at the topic level (the node masks it)')
+    evaluation.add_argument('--weights', default=None, help='default: models/<architecture>.safetensors')
+    evaluation.add_argument('--json', default=None, help='write every episode record here')
+    evaluation.add_argument('--video', default=None, help='write an MP4 of the episodes here')
+    evaluation.set_defaults(handler=_eval)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
     up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')
     up.add_argument('launch_arguments', nargs='*', metavar='name:=value',

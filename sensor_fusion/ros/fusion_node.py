@@ -11,6 +11,7 @@ The node is thin: conversions live in :mod:`.conversions`, buffering and tick al
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image, JointState, PointCloud2
+from std_srvs.srv import Trigger
 
 from .. import paths
 from ..architectures import ARCHITECTURES
@@ -106,6 +108,7 @@ class FusionNode(LifecycleNode):
         self._command_pub = self._diagnostics_pub = None
         self._state = CommandState.INACTIVE
         self._last_warning: dict[tuple[str, str], float] = {}
+        self.create_service(Trigger, '~/reset_episode', self._on_reset_episode)
 
     # -- helpers -------------------------------------------------------------------------------
     def _p(self, name: str):
@@ -179,6 +182,7 @@ class FusionNode(LifecycleNode):
         self._latencies_s = collections.deque(maxlen=2000)
         self._compute_s = collections.deque(maxlen=2000)
         self._energy_j = collections.deque(maxlen=200)
+        self._episode = EpisodeDecisions()
         self._receipt_ns = 0        # perf_counter_ns of the newest accepted input
         self._counts = collections.Counter()
         self._last_tick_mono = 0.0
@@ -338,6 +342,7 @@ class FusionNode(LifecycleNode):
         self._latencies_s.append((time.perf_counter_ns() - receipt_ns) / 1e9)
         self._compute_s.append(decision.compute_s)
         self._energy_j.append(decision.energy.total_j)
+        self._episode.add(self._latencies_s[-1], decision)
         self._counts['commands'] += 1
 
     def _publish_command(self, command: np.ndarray, stamp: int) -> None:
@@ -351,6 +356,23 @@ class FusionNode(LifecycleNode):
     def _publish_zero(self, stamp: int) -> None:
         self._publish_command(np.zeros(self._space.size(len(self._joint_names))), stamp)
         self._counts['zero_commands'] += 1
+
+    # -- episodes ------------------------------------------------------------------------------
+    def _on_reset_episode(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Starts a new episode: forgets the recurrent state and every buffered input (the last
+        episode's tone or contact must not leak into the next), and answers, as JSON in
+        ``message``, what the decisions since the previous reset cost (for `sensor-fusion eval`)."""
+        if self._policy is None:
+            response.success, response.message = False, 'not configured'
+            return response
+        response.success, response.message = True, json.dumps(self._episode.summary())
+        self._episode = EpisodeDecisions()
+        self._policy.reset()
+        self._buffers = SensorBuffers(self._buffers.config, self._joint_names)
+        self._ingester = MessageIngest(self._buffers, self._joint_names, self._p('audio_message'),
+                                       float(self._p('audio_sample_rate_hz')), self._p('events_message'),
+                                       (int(self._p('event_sensor_width')), int(self._p('event_sensor_height'))))
+        return response
 
     # -- diagnostics ---------------------------------------------------------------------------
     def _publish_diagnostics(self) -> None:
@@ -385,6 +407,30 @@ class FusionNode(LifecycleNode):
         self._diagnostics_pub.publish(conv.diagnostic_array(
             now_ns, f'sensor_fusion/{self.get_name()}', self._policy.architecture, level[self._state],
             message[self._state], values))
+
+
+class EpisodeDecisions:
+    """What one episode's decisions cost: input->command latencies, energy, encoders run."""
+
+    MAX_DECISIONS = 200_000    # about an hour at 50 Hz: a robot that never resets stays bounded
+
+    def __init__(self):
+        self.latencies_s = collections.deque(maxlen=self.MAX_DECISIONS)
+        self.energy_j = 0.0
+        self.count = 0
+        self.encoders_run = collections.Counter()
+
+    def add(self, latency_s: float, decision) -> None:
+        self.latencies_s.append(latency_s)
+        self.energy_j += decision.energy.total_j
+        self.count += 1
+        self.encoders_run.update(decision.encoders_run)
+
+    def summary(self) -> dict:
+        return {'decisions': self.count, 'latencies_ms': [round(x * 1e3, 3) for x in self.latencies_s],
+                'energy_uj_per_decision': self.energy_j * 1e6 / self.count if self.count else None,
+                'encoders_run_fraction': {m: self.encoders_run[m] / self.count for m in MODALITIES} if self.count
+                else {}}
 
 
 def make_executor():

@@ -66,6 +66,11 @@ class SimNode(Node):
         self.first_seed = int(self.declare_parameter('seed', 0).value)
         self.real_time_factor = float(self.declare_parameter('real_time_factor', 1.0).value)
         self.autoreset = bool(self.declare_parameter('autoreset', True).value)
+        # Paused: nothing is stepped or published until ~/reset. start_paused waits for the first reset,
+        # which starts episode `seed` itself (`sensor-fusion eval` starts an episode only once the fusion
+        # node is up and reset); without autoreset the world pauses again when an episode ends.
+        self.paused = bool(self.declare_parameter('start_paused', False).value)
+        self._started = not self.paused
         render = bool(self.declare_parameter('render', True).value)
         timeout_s = float(self.declare_parameter('episode_timeout_s', TaskConfig().timeout_s).value)
         self.sim = TabletopSim(SimConfig(render=render), TaskConfig(timeout_s=timeout_s))
@@ -100,7 +105,9 @@ class SimNode(Node):
                                f'ball={"none" if episode.ball_start_s is None else f"{episode.ball_start_s:.2f}s"}')
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        self.seed += 1
+        if self._started:
+            self.seed += 1
+        self._started, self.paused = True, False
         self._start_episode()
         response.success, response.message = True, f'seed={self.seed} target={self.sim.episode.target}'
         return response
@@ -130,6 +137,8 @@ class SimNode(Node):
 
     def step(self) -> float:
         """Steps the world when due and publishes what its sensors produced; returns the wait until the next step."""
+        if self.paused:
+            return 0.01
         wait = self.seconds_until_next_step()
         if wait > 0:
             return wait
@@ -152,6 +161,8 @@ class SimNode(Node):
             if self.autoreset:
                 self.seed += 1
                 self._start_episode()
+            else:
+                self.paused = True
         return self.seconds_until_next_step()
 
     def _publish(self, out: StepOutput, stamp: int) -> None:

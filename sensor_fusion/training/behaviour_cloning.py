@@ -4,20 +4,31 @@ Episodes are batched side by side and unrolled in time; gradients flow through `
 of recurrent state (truncated BPTT: NVSF-A's plan, NVSF-C's token memory, NVSF-H's decoder
 memory; NVSF-H's spiking patches learn through snntorch's surrogate gradients), then the state is
 detached and carried on. NVSF-A clones with every encoder on (``gate_mode = 'all'``); its gate is
-trained afterwards by reinforcement learning (not here). Loss: mean squared error between the
-model's action and the expert's, over the ticks each episode really has.
+trained afterwards by reinforcement learning (:mod:`.gate_rl`). Loss: mean squared error between
+the model's action and the expert's, over the ticks each episode really has.
+
+Cloning from demonstrations alone drifts: the policy's small errors take it to states the expert
+never showed (hovering beside a cube, pressing too lightly). So after the epochs on the bags,
+``dagger_rounds`` rounds of DAgger (Ross et al., AISTATS 2011) run the policy in the closed loop
+(:class:`.closed_loop.ClosedLoop`, the node's own ingest path), label every tick it visits with
+the privileged expert's action, add those episodes to the training set and train on. In round r
+the expert's action is executed with probability ``0.5 ** (r + 1)`` per tick, so early rounds stay
+near the expert's states. DAgger seeds start at ``dagger_first_seed``, away from the
+demonstrations' and the evaluation's.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch.utils._pytree import tree_map
 
 from ..architectures import build_architecture, load_config
@@ -36,10 +47,19 @@ class TrainConfig:
     val_fraction: float = 0.2        # episodes held out for validation (by order of seed)
     seed: int = 0
     control_rate_hz: float = 50.0
+    dagger_rounds: int = 0           # closed-loop rounds after cloning (0: plain behaviour cloning)
+    dagger_episodes: int = 8         # policy episodes per round, labelled by the expert
+    dagger_epochs: int = 4           # epochs over the grown training set after each round
+    dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
             raise ValueError(f'bad training config: {self}')
+        if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
+            raise ValueError(f'bad DAgger settings: {self}')
+
+
+CACHE_VERSION = 1   # bump when the loader or the preprocessing changes what a cached sample holds
 
 
 @dataclass
@@ -53,6 +73,7 @@ class TrainResult:
     train_losses: list[float]
     val_losses: list[float]
     weights: Optional[Path]
+    dagger_success: list[float] = field(default_factory=list)   # per round: the policy's closed-loop success
 
 
 def episode_tensors(episode: EpisodeSamples, preprocessor: Preprocessor) -> EpisodeTensors:
@@ -95,51 +116,138 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     return total / max(count, 1.0)
 
 
+def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, control_rate_hz: float,
+                           event_sensor_size: tuple[int, int]) -> EpisodeTensors:
+    """The bag's samples, preprocessed; cached beside the bags (``.cache/``) keyed by everything
+    that changes them, so the second training run on the same data skips decoding and alignment."""
+    key = hashlib.sha256(json.dumps([CACHE_VERSION, asdict(preprocess), control_rate_hz, list(event_sensor_size)],
+                                    sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cache = bag.parent / '.cache' / f'{bag.name}-{key}.safetensors'
+    if cache.exists():
+        try:
+            tensors = load_file(str(cache))
+            return EpisodeTensors(FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)}),
+                                  tensors['actions'])
+        except Exception:     # a torn or foreign cache file is rebuilt, never trusted
+            cache.unlink(missing_ok=True)
+    episode = episode_tensors(load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz), preprocessor)
+    if len(episode.actions):
+        cache.parent.mkdir(exist_ok=True)
+        tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
+        tmp = cache.with_suffix('.tmp')
+        save_file({**tensors, 'actions': episode.actions.contiguous()}, str(tmp))
+        tmp.replace(cache)
+    return episode
+
+
+def _progress(label: str, done: int, total: int, text: str) -> None:
+    bar = '#' * int(30 * done / max(total, 1))
+    print(f'\r{label} [{bar:<30}] {done}/{total} {text}', end='' if done < total else '\n', flush=True)
+
+
 def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = None, config: TrainConfig = TrainConfig(),
           event_sensor_size: tuple[int, int] = (96, 72), progress: bool = True) -> TrainResult:
     random.seed(config.seed)
+    np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     model_config = load_config(architecture)
     model = build_architecture(architecture, model_config)
     if hasattr(model, 'gate_mode'):
         model.gate_mode = 'all'          # clone with every encoder on; the saved config keeps the deployment mode
     preprocessor = Preprocessor(model_config.preprocess)
-    episodes = [episode_tensors(load_bag(bag, model_config.preprocess, JOINTS, event_sensor_size,
-                                         config.control_rate_hz), preprocessor) for bag in sorted(bags)]
+    episodes = []
+    for index, bag in enumerate(sorted(bags)):
+        episodes.append(cached_episode_tensors(Path(bag), model_config.preprocess, preprocessor,
+                                               config.control_rate_hz, event_sensor_size))
+        if progress:
+            _progress(f'{architecture} loading', index + 1, len(bags), Path(bag).name)
     episodes = [e for e in episodes if len(e.actions)]
     if len(episodes) < 2:
         raise ValueError(f'need at least 2 episodes with samples, got {len(episodes)} from {len(bags)} bags')
     n_val = max(1, int(round(config.val_fraction * len(episodes)))) if config.val_fraction > 0 else 0
     train_set, val_set = episodes[:len(episodes) - n_val], episodes[len(episodes) - n_val:]
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
-    train_losses, val_losses = [], []
-    for epoch in range(config.epochs):
-        model.train()
-        random.shuffle(train_set)
-        losses = [_unroll(model, train_set[i:i + config.batch_episodes], config.window, optimiser)
-                  for i in range(0, len(train_set), config.batch_episodes)]
-        train_losses.append(float(np.mean(losses)))
-        if val_set:
-            model.eval()
-            with torch.no_grad():
-                val_losses.append(float(np.mean([_unroll(model, val_set[i:i + config.batch_episodes], config.window)
-                                                 for i in range(0, len(val_set), config.batch_episodes)])))
-        if progress:
-            bar = '#' * int(30 * (epoch + 1) / config.epochs)
-            print(f'\r{architecture} [{bar:<30}] epoch {epoch + 1}/{config.epochs} train {train_losses[-1]:.4f}'
-                  + (f' val {val_losses[-1]:.4f}' if val_losses else ''), end='', flush=True)
-    if progress:
-        print()
-    if hasattr(model, 'gate_mode'):
-        model.gate_mode = model_config.gate_mode
-    weights = None
+    result = TrainResult([], [], None)
+    checkpoints = out_dir / 'checkpoints' if out_dir is not None else None
+
+    def run_epochs(count: int, phase: str) -> None:
+        for epoch in range(count):
+            model.train()
+            random.shuffle(train_set)
+            losses = [_unroll(model, train_set[i:i + config.batch_episodes], config.window, optimiser)
+                      for i in range(0, len(train_set), config.batch_episodes)]
+            result.train_losses.append(float(np.mean(losses)))
+            if val_set:
+                model.eval()
+                with torch.no_grad():
+                    result.val_losses.append(float(np.mean([
+                        _unroll(model, val_set[i:i + config.batch_episodes], config.window)
+                        for i in range(0, len(val_set), config.batch_episodes)])))
+            if progress:
+                _progress(f'{architecture} {phase}', epoch + 1, count, f'train {result.train_losses[-1]:.4f}'
+                          + (f' val {result.val_losses[-1]:.4f}' if result.val_losses else ''))
+        if checkpoints is not None:
+            _save(model, model_config, checkpoints / f'{architecture}-{phase.replace(" ", "_")}.safetensors',
+                  config, len(train_set) + len(val_set))
+
+    run_epochs(config.epochs, 'cloning')
+    if config.dagger_rounds:
+        from .closed_loop import ClosedLoop
+        loop = ClosedLoop(model_config.preprocess, control_rate_hz=config.control_rate_hz)
+        rng = np.random.default_rng(config.seed)
+        for round_index in range(config.dagger_rounds):
+            expert_probability = 0.5 ** (round_index + 1) if round_index < 2 else 0.0
+            first = config.dagger_first_seed + round_index * config.dagger_episodes
+            new, successes = [], 0
+            for k, seed in enumerate(range(first, first + config.dagger_episodes)):
+                run = _dagger_episode(loop, model, model_config, preprocessor, seed, expert_probability, rng)
+                successes += run[1]
+                if len(run[0].actions):
+                    new.append(run[0])
+                if progress:
+                    _progress(f'{architecture} DAgger round {round_index + 1} rollouts', k + 1,
+                              config.dagger_episodes, f'{successes} successes')
+            result.dagger_success.append(successes / config.dagger_episodes)
+            train_set.extend(new)
+            run_epochs(config.dagger_epochs, f'DAgger round {round_index + 1}')
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        weights = out_dir / f'{architecture}.safetensors'
-        save_weights(model, weights, {'training': json.dumps({**asdict(config), 'episodes': len(episodes)})})
-        (out_dir / 'losses.json').write_text(json.dumps({'train': train_losses, 'val': val_losses}))
-        _plot_curve(out_dir / 'training_curve.png', train_losses, val_losses, architecture)
-    return TrainResult(train_losses, val_losses, weights)
+        result.weights = out_dir / f'{architecture}.safetensors'
+        _save(model, model_config, result.weights, config, len(train_set) + len(val_set))
+        (out_dir / 'losses.json').write_text(json.dumps({'train': result.train_losses, 'val': result.val_losses,
+                                                         'dagger_success': result.dagger_success}))
+        _plot_curve(out_dir / 'training_curve.png', result.train_losses, result.val_losses, architecture)
+    return result
+
+
+def _save(model, model_config, path: Path, config: TrainConfig, n_episodes: int) -> None:
+    """Weights with the deployment config (NVSF-A's gate mode as configured, not the cloning one)."""
+    mode = getattr(model, 'gate_mode', None)
+    if mode is not None:
+        model.gate_mode = model_config.gate_mode
+    try:
+        save_weights(model, path, {'training': json.dumps({**asdict(config), 'episodes': n_episodes})})
+    finally:
+        if mode is not None:
+            model.gate_mode = mode
+
+
+def _dagger_episode(loop, model, model_config, preprocessor: Preprocessor, seed: int, expert_probability: float,
+                    rng: np.random.Generator) -> tuple[EpisodeTensors, bool]:
+    """One closed-loop episode of the current model, every tick labelled with the expert's action."""
+    from ..policy import FusionPolicy
+    policy = FusionPolicy(model, 'cpu')
+    if hasattr(policy.model, 'gate_mode'):
+        policy.model.gate_mode = 'all'
+
+    def controller(observation, expert_action):
+        action = policy.act(observation).action
+        return expert_action if rng.random() < expert_probability else action
+
+    run = loop.run(seed, controller, keep_ticks=True, with_expert=True)
+    inputs = collate([preprocessor(tick.observation) for tick in run.ticks])
+    actions = torch.from_numpy(np.stack([tick.expert_action for tick in run.ticks])).float()   # (T, 6)
+    return EpisodeTensors(inputs, actions), run.success
 
 
 def _plot_curve(path: Path, train_losses: list[float], val_losses: list[float], title: str) -> None:
