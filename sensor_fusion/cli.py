@@ -41,19 +41,47 @@ def _demo_ros(args: argparse.Namespace) -> int:
                      Path(args.video) if args.video else None)
 
 
+def _train_gate(args: argparse.Namespace) -> int:
+    import torch
+
+    from .training.gate_rl import GateConfig, train_gate
+    torch.set_num_threads(1)
+    result = train_gate(Path(args.weights), Path(args.out),
+                        GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
+                                   compute_penalty=args.compute_penalty, seed=args.seed))
+    print(f'weights: {result.weights}; encoders run in the last iteration: {result.encoder_fraction[-1]}')
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .backends import BACKENDS, BackendUnavailableError, build_backend
+    from .report import report
+    available = []
+    for backend in BACKENDS.keys():
+        try:
+            build_backend(backend)
+            available.append(backend)
+        except BackendUnavailableError as error:
+            print(f'skipping backend {backend}: {error}')
+    print(report(Path(args.results), Path(args.readme), args.episodes, args.ablation_episodes, args.ablate,
+                 available, evaluate_missing=not args.from_saved))
+    return 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, args.ablate, args.weights,
-                     Path(args.json) if args.json else None, Path(args.video) if args.video else None)
+                     Path(args.json) if args.json else None, Path(args.video) if args.video else None, args.timeout)
 
 
 def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, ablate: Optional[str],
-              weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path]) -> int:
+              weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path],
+              episode_timeout_s: float = 15.0) -> int:
     import json
     from dataclasses import asdict
 
     from .evaluation import format_table, summarise
     from .ros.evaluate import EvalSettings, EvaluationError, evaluate
-    settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights)
+    settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights, episode_timeout_s)
     video = None
     if video_path is not None:
         from .video import EpisodeVideo
@@ -130,11 +158,14 @@ def _train(args: argparse.Namespace) -> int:
 
     from .training.behaviour_cloning import TrainConfig, train
     torch.set_num_threads(args.threads)
-    bags = sorted(p for p in Path(args.data).iterdir() if p.is_dir() and not p.name.startswith('.'))
+    bags = sorted(p for folder in args.data for p in Path(folder).iterdir()
+                  if p.is_dir() and not p.name.startswith('.'))
     result = train(args.architecture, bags, Path(args.out),
                    TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes,
                                window=args.window, dagger_rounds=args.dagger_rounds,
-                               dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs))
+                               dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
+                               dagger_first_seed=args.dagger_first_seed),
+                   init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
           + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else ''))
@@ -174,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     record.set_defaults(handler=_record)
     train = commands.add_parser('train', help='behaviour cloning from recorded bags')
     train.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
-    train.add_argument('--data', required=True, help='folder of bags (from sensor-fusion record)')
+    train.add_argument('--data', required=True, nargs='+',
+                       help='folders of bags (sensor-fusion record; earlier DAgger bags from <out>/dagger)')
     train.add_argument('--out', required=True, help='folder for weights, losses.json and training_curve.png')
     train.add_argument('--epochs', type=int, default=30)
     train.add_argument('--batch-episodes', type=int, default=16)
@@ -184,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                        help='closed-loop DAgger rounds after cloning (expert-labelled policy episodes)')
     train.add_argument('--dagger-episodes', type=int, default=10, help='policy episodes per DAgger round')
     train.add_argument('--dagger-epochs', type=int, default=4, help='epochs after each DAgger round')
+    train.add_argument('--dagger-first-seed', type=int, default=50_000,
+                       help='first DAgger seed (a later run continues where an earlier one stopped)')
+    train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')
     train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)
     evaluation = commands.add_parser('eval', help='closed-loop episodes over ROS 2 (sim_node + fusion_node processes)')
@@ -197,7 +232,25 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument('--weights', default=None, help='default: models/<architecture>.safetensors')
     evaluation.add_argument('--json', default=None, help='write every episode record here')
     evaluation.add_argument('--video', default=None, help='write an MP4 of the episodes here')
+    evaluation.add_argument('--timeout', type=float, default=15.0, help="each episode's timeout, simulated s")
     evaluation.set_defaults(handler=_eval)
+    gate = commands.add_parser('train-gate', help="NVSF-A's encoder gate by reinforcement learning in the simulator")
+    gate.add_argument('--weights', required=True, help='cloned NVSF-A weights (sensor-fusion train)')
+    gate.add_argument('--out', required=True, help='where to write the weights with the trained gate')
+    gate.add_argument('--iterations', type=int, default=6)
+    gate.add_argument('--episodes', type=int, default=4, help='episodes per iteration')
+    gate.add_argument('--compute-penalty', type=float, default=0.02)
+    gate.add_argument('--seed', type=int, default=0)
+    gate.set_defaults(handler=_train_gate)
+    results = commands.add_parser('report', help='evaluate every architecture x backend and the ablations; '
+                                                 'write results/ and the README section')
+    results.add_argument('--episodes', type=int, default=100)
+    results.add_argument('--ablation-episodes', type=int, default=30)
+    results.add_argument('--ablate', default='nvsf_h', help='architecture whose inputs are ablated')
+    results.add_argument('--results', default='results')
+    results.add_argument('--readme', default='README.md')
+    results.add_argument('--from-saved', action='store_true', help='only redraw from results/*.json')
+    results.set_defaults(handler=_report)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
     up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')
     up.add_argument('launch_arguments', nargs='*', metavar='name:=value',

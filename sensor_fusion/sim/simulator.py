@@ -103,6 +103,7 @@ class TabletopSim:
         self._audio_start_ns = 0
         self._dvs = EventEmulator(EventEmulatorConfig(seed=seed))
         self._ball_active = False
+        self._ball_launched = False      # one pass per episode (TaskConfig.ball_probability)
         self.pad_force_n = 0.0                          # filtered pad normal force, N
         self._pressed = None
         # Let the arm settle under its velocity servos, then tare the F/T sensor at rest, as on a robot.
@@ -246,11 +247,10 @@ class TabletopSim:
     def _drive_ball(self) -> None:
         e = self.episode
         q, v = self._ball_qpos, self._ball_qvel
-        if e.ball_start_s is not None and not self._ball_active and e.time_s >= e.ball_start_s \
-                and self.data.qpos[q + 1] > 0.5:
+        if e.ball_start_s is not None and not self._ball_launched and e.time_s >= e.ball_start_s:
             self.data.qpos[q:q + 7] = [e.ball_x, 0.55, BALL_RADIUS_M, 1, 0, 0, 0]   # on the table's far edge
             self.data.qvel[v:v + 6] = [0, -self.task.ball_speed_mps, 0, self.task.ball_speed_mps / BALL_RADIUS_M, 0, 0]
-            self._ball_active = True
+            self._ball_active = self._ball_launched = True
         stalled = self._ball_active and np.linalg.norm(self.data.qvel[v:v + 2]) < 0.1
         if self._ball_active and (self.data.qpos[q + 1] < -0.62 or stalled):
             self._ball_active = False

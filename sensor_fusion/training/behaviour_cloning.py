@@ -14,14 +14,21 @@ never showed (hovering beside a cube, pressing too lightly). So after the epochs
 the privileged expert's action, add those episodes to the training set and train on. In round r
 the expert's action is executed with probability ``0.5 ** (r + 1)`` per tick, so early rounds stay
 near the expert's states. DAgger seeds start at ``dagger_first_seed``, away from the
-demonstrations' and the evaluation's.
+demonstrations' and the evaluation's. DAgger episodes are written as bags (the policy's sensor
+stream, the expert's action as the command) and read back by the same loader as the
+demonstrations, so they are kept and can train later runs (``sensor-fusion train --data`` takes
+several folders).
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import math
+import os
 import random
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Sequence
@@ -33,8 +40,9 @@ from torch.utils._pytree import tree_map
 
 from ..architectures import build_architecture, load_config
 from ..preprocess import FusionInputs, Preprocessor, collate
+from ..sim.task import Outcome
 from ..sim.world import JOINTS
-from ..weights import save_weights
+from ..weights import load_weights, save_weights
 from .dataset import EpisodeSamples, load_bag
 
 
@@ -51,6 +59,7 @@ class TrainConfig:
     dagger_episodes: int = 8         # policy episodes per round, labelled by the expert
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
+    dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -134,7 +143,7 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
     if len(episode.actions):
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
-        tmp = cache.with_suffix('.tmp')
+        tmp = cache.with_suffix(f'.{os.getpid()}.tmp')   # concurrent trainings never share a partial file
         save_file({**tensors, 'actions': episode.actions.contiguous()}, str(tmp))
         tmp.replace(cache)
     return episode
@@ -146,12 +155,18 @@ def _progress(label: str, done: int, total: int, text: str) -> None:
 
 
 def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = None, config: TrainConfig = TrainConfig(),
-          event_sensor_size: tuple[int, int] = (96, 72), progress: bool = True) -> TrainResult:
+          event_sensor_size: tuple[int, int] = (96, 72), progress: bool = True, init_weights: Optional[Path] = None,
+          dagger_dir: Optional[Path] = None) -> TrainResult:
+    """Clones from ``bags`` (demonstrations, and earlier DAgger bags if given), then DAgger rounds
+    whose episodes are written as bags to ``dagger_dir`` (default ``out_dir/dagger``). ``init_weights``
+    continues from earlier weights instead of the seeded initialisation."""
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     model_config = load_config(architecture)
     model = build_architecture(architecture, model_config)
+    if init_weights is not None:
+        load_weights(model, init_weights)
     if hasattr(model, 'gate_mode'):
         model.gate_mode = 'all'          # clone with every encoder on; the saved config keeps the deployment mode
     preprocessor = Preprocessor(model_config.preprocess)
@@ -193,21 +208,27 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     run_epochs(config.epochs, 'cloning')
     if config.dagger_rounds:
         from .closed_loop import ClosedLoop
+        if dagger_dir is None:
+            dagger_dir = out_dir / 'dagger' if out_dir is not None else Path(tempfile.mkdtemp(prefix='dagger_'))
+        dagger_dir.mkdir(parents=True, exist_ok=True)
         loop = ClosedLoop(model_config.preprocess, control_rate_hz=config.control_rate_hz)
         rng = np.random.default_rng(config.seed)
         for round_index in range(config.dagger_rounds):
             expert_probability = 0.5 ** (round_index + 1) if round_index < 2 else 0.0
             first = config.dagger_first_seed + round_index * config.dagger_episodes
-            new, successes = [], 0
+            new, outcomes = [], collections.Counter()
             for k, seed in enumerate(range(first, first + config.dagger_episodes)):
-                run = _dagger_episode(loop, model, model_config, preprocessor, seed, expert_probability, rng)
-                successes += run[1]
-                if len(run[0].actions):
-                    new.append(run[0])
+                bag = dagger_dir / f'episode_{seed:05d}'
+                outcome = _dagger_episode(loop, model, seed, expert_probability, rng, config.dagger_max_seconds, bag)
+                outcomes[outcome.value] += 1
+                tensors = cached_episode_tensors(bag, model_config.preprocess, preprocessor, config.control_rate_hz,
+                                                 event_sensor_size)
+                if len(tensors.actions):
+                    new.append(tensors)
                 if progress:
                     _progress(f'{architecture} DAgger round {round_index + 1} rollouts', k + 1,
-                              config.dagger_episodes, f'{successes} successes')
-            result.dagger_success.append(successes / config.dagger_episodes)
+                              config.dagger_episodes, ' '.join(f'{o} {n}' for o, n in sorted(outcomes.items())))
+            result.dagger_success.append(outcomes['success'] / config.dagger_episodes)
             train_set.extend(new)
             run_epochs(config.dagger_epochs, f'DAgger round {round_index + 1}')
     if out_dir is not None:
@@ -232,9 +253,10 @@ def _save(model, model_config, path: Path, config: TrainConfig, n_episodes: int)
             model.gate_mode = mode
 
 
-def _dagger_episode(loop, model, model_config, preprocessor: Preprocessor, seed: int, expert_probability: float,
-                    rng: np.random.Generator) -> tuple[EpisodeTensors, bool]:
-    """One closed-loop episode of the current model, every tick labelled with the expert's action."""
+def _dagger_episode(loop, model, seed: int, expert_probability: float, rng: np.random.Generator,
+                    max_seconds: Optional[float], bag: Path) -> Outcome:
+    """One closed-loop episode of the current model, recorded to ``bag`` with the expert's action as
+    the command at every tick (read back by the demonstrations' loader)."""
     from ..policy import FusionPolicy
     policy = FusionPolicy(model, 'cpu')
     if hasattr(policy.model, 'gate_mode'):
@@ -244,10 +266,9 @@ def _dagger_episode(loop, model, model_config, preprocessor: Preprocessor, seed:
         action = policy.act(observation).action
         return expert_action if rng.random() < expert_probability else action
 
-    run = loop.run(seed, controller, keep_ticks=True, with_expert=True)
-    inputs = collate([preprocessor(tick.observation) for tick in run.ticks])
-    actions = torch.from_numpy(np.stack([tick.expert_action for tick in run.ticks])).float()   # (T, 6)
-    return EpisodeTensors(inputs, actions), run.success
+    if bag.exists():
+        shutil.rmtree(bag)            # a torn bag of an interrupted run
+    return loop.run(seed, controller, with_expert=True, max_seconds=max_seconds, bag=bag).outcome
 
 
 def _plot_curve(path: Path, train_losses: list[float], val_losses: list[float], title: str) -> None:

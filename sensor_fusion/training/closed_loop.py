@@ -12,15 +12,19 @@ timer) and its twist is held until the next tick, as the simulator holds the nod
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Optional
 
 import numpy as np
+from std_msgs.msg import String
 
 from ..decode import ConversionError, MessageIngest
 from ..ingest import IngestConfig, SensorBuffers
 from ..observation import Observation
 from ..preprocess import PreprocessConfig
+from ..ros.conversions import twist_msg
 from ..ros.sim_node import sensor_messages
 from ..safety import CommandLimits, scale_action
 from ..sim.expert import ScriptedExpert
@@ -73,9 +77,27 @@ class ClosedLoop:
         return np.clip(self.expert.act(self.sim.pad_force_n) / self._scale, -1.0, 1.0)
 
     def run(self, seed: int, controller: Controller, keep_ticks: bool = False, with_expert: bool = False,
-            max_seconds: Optional[float] = None) -> EpisodeRun:
+            max_seconds: Optional[float] = None, bag: Optional[Path] = None) -> EpisodeRun:
         """One episode; ``with_expert`` runs the expert alongside (every physics step, so its force
-        integrator sees the rate it was tuned for) and hands its action to the controller."""
+        integrator sees the rate it was tuned for) and hands its action to the controller.
+
+        ``bag``: also record the episode as an MCAP bag, as the recorder does, with the *expert's*
+        action on ``cmd_twist`` at every tick (DAgger data: the policy's states, the expert's labels),
+        so these episodes train through the same loader as the demonstrations.
+        """
+        writer = None
+        if bag is not None:
+            if not with_expert:
+                raise ValueError('recording a bag needs with_expert: its commands are the expert labels')
+            from ..ros.recorder import BagWriter
+            writer = BagWriter(bag)
+        try:
+            return self._run(seed, controller, keep_ticks, with_expert, max_seconds, writer)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _run(self, seed, controller, keep_ticks, with_expert, max_seconds, writer) -> EpisodeRun:
         sim = self.sim
         episode = sim.reset(seed)
         self.expert.reset()
@@ -91,6 +113,9 @@ class ClosedLoop:
                 observation = buffers.observation_at(tick_ns)
                 action = np.clip(np.asarray(controller(observation, expert), dtype=np.float64), -1.0, 1.0)
                 sim.command_twist(scale_action(action, 'twist', self.limits))
+                if writer is not None:
+                    writer.write('command', twist_msg(scale_action(expert, 'twist', self.limits), tick_ns, 'base'),
+                                 tick_ns)
                 if keep_ticks:
                     run.ticks.append(Tick(observation, action, expert))
             out = sim.step()
@@ -99,11 +124,18 @@ class ClosedLoop:
             for modality, msg in messages:
                 if modality in self.ablate:
                     continue          # silenced at the topic, as `eval --ablate` does over ROS
+                if writer is not None:
+                    writer.write(modality, msg, STAMP_BASE_NS + out.time_ns)
                 try:
                     ingest.push(modality, msg, STAMP_BASE_NS + out.time_ns)
                 except ConversionError as error:
                     buffers.drop(modality, error.reason)
         run.outcome, run.time_s, run.peak_force_n = episode.outcome, episode.time_s, episode.peak_force_n
+        if writer is not None:
+            result = {'seed': seed, 'target': episode.target, 'outcome': episode.outcome.value,
+                      'time_s': round(episode.time_s, 3), 'peak_force_n': round(episode.peak_force_n, 3),
+                      'labels': 'expert', 'driven_by': 'policy'}
+            writer.write('result', String(data=json.dumps(result)), STAMP_BASE_NS + sim.time_ns)
         return run
 
 

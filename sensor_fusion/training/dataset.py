@@ -76,7 +76,9 @@ def load_bag(path: Path, preprocess: PreprocessConfig, joint_names: tuple[str, .
                     tick = stamp_ns(msg.header)
                     if next_tick is not None and tick < next_tick:
                         continue
-                    next_tick = tick + period_ns
+                    # 1 ms of slack: ticks recorded at the control rate itself may sit a nanosecond
+                    # early after float time conversion, and must not be thinned away.
+                    next_tick = tick + period_ns - min(1_000_000, period_ns // 4)
                     lin, ang = msg.twist.linear, msg.twist.angular
                     action = np.clip(np.array([lin.x, lin.y, lin.z, ang.x, ang.y, ang.z]) / np.maximum(scale, 1e-9),
                                      -1.0, 1.0)

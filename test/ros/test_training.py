@@ -1,6 +1,7 @@
 """A tiny behaviour-cloning run lowers the loss, and its weights load where the node loads them."""
 import numpy as np
 import pytest
+import torch
 
 from sensor_fusion.policy import build_policy
 from sensor_fusion.ros.recorder import record_episode
@@ -31,3 +32,56 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
     assert (tmp_path / 'training_curve.png').stat().st_size > 0
     if architecture == 'nvsf_a':
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
+
+
+def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags):
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.preprocess import Preprocessor
+    from sensor_fusion.training.behaviour_cloning import cached_episode_tensors
+    preprocess = load_config('nvsf_a').preprocess
+    first = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    caches = list((bags[0].parent / '.cache').glob(f'{bags[0].name}-*.safetensors'))
+    assert len(caches) == 1
+    second = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    assert torch.equal(first.actions, second.actions) and torch.equal(first.inputs.image, second.inputs.image)
+    caches[0].write_bytes(b'torn')
+    third = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    assert torch.equal(first.inputs.events, third.inputs.events)
+
+
+def test_dagger_labels_the_policys_own_episodes_with_the_expert(bags, tmp_path):
+    result = train('nvsf_a', bags, tmp_path, TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34, window=8,
+                                                         dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
+                                                         dagger_max_seconds=0.6), progress=False)
+    assert len(result.train_losses) == 2 and len(result.dagger_success) == 1      # cloning epoch + DAgger epoch
+    assert (tmp_path / 'checkpoints' / 'nvsf_a-DAgger_round_1.safetensors').is_file()
+    build_policy('nvsf_a', 'cpu', result.weights)
+
+
+def test_gate_reinforcement_learning_changes_only_the_gate(bags, tmp_path):
+    from sensor_fusion.training.gate_rl import GateConfig, train_gate
+    cloned = train('nvsf_a', bags, tmp_path / 'bc', TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34),
+                   progress=False)
+    result = train_gate(cloned.weights, tmp_path / 'gated.safetensors',
+                        GateConfig(iterations=2, episodes_per_iteration=1, max_episode_s=0.5, learning_rate=0.5),
+                        progress=False)
+    assert len(result.mean_reward) == 2 and set(result.encoder_fraction[0]) == {
+        'camera', 'wrench', 'tactile', 'audio', 'events', 'proprio'}
+    before = build_policy('nvsf_a', 'cpu', cloned.weights).model.state_dict()
+    after_policy = build_policy('nvsf_a', 'cpu', result.weights)
+    after = after_policy.model.state_dict()
+    assert after_policy.model.gate_mode == 'threshold'
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith('gate.') for name in changed), changed
+
+
+def test_the_in_process_closed_loop_runs_the_expert_to_success():
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.training.closed_loop import ClosedLoop
+    loop = ClosedLoop(load_config('nvsf_a').preprocess)
+    run = loop.run(1, lambda observation, expert: expert, with_expert=True, keep_ticks=True)
+    assert run.success, run.outcome
+    assert 4.0 < run.time_s < 8.0 and abs(len(run.ticks) - run.time_s * 50) <= 2    # 50 Hz ticks
+    silenced = ClosedLoop(load_config('nvsf_a').preprocess, ablate=('camera',)).run(
+        1, lambda observation, expert: expert, with_expert=True, keep_ticks=True, max_seconds=0.5)
+    assert all(tick.observation.rgb is None for tick in silenced.ticks)

@@ -83,6 +83,19 @@ def test_the_event_camera_sees_the_ball_at_once(sim):
     del expert
 
 
+def test_the_ball_passes_once_per_episode():
+    sim = TabletopSim(SimConfig(render=False), TaskConfig(timeout_s=30.0))
+    seed = next(s for s in range(100) if sample_episode(s).ball_start_s is not None)
+    episode = sim.reset(seed)
+    active = []
+    while episode.time_s < episode.ball_start_s + 4.0 and not episode.done:
+        sim.command_twist(np.zeros(6))
+        sim.step()
+        active.append(sim.ball_active)
+    launches = np.flatnonzero(np.diff(np.array(active, dtype=int)) == 1)
+    assert len(launches) == 1 and not active[-1]        # one pass, then the ball stays parked
+
+
 @pytest.mark.parametrize('seed', [5, 9, 21])
 def test_the_expert_solves_the_task(seed):
     sim = TabletopSim(SimConfig(render=False))

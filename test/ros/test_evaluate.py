@@ -1,0 +1,49 @@
+"""`sensor-fusion eval`: seeded episodes of sim_node <-> fusion_node processes with the shipped weights."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+import harness  # noqa: F401  (a ROS_DOMAIN_ID of this test process's own, inherited by the nodes)
+from sensor_fusion.paths import models_dir
+from sensor_fusion.ros.evaluate import EvalSettings, eval_plan, evaluate
+
+
+def test_ablation_remaps_the_input_away_and_stops_requiring_it():
+    nodes = {n.name: n for n in eval_plan(EvalSettings('nvsf_a', 'cpu', 1, ablate='wrench'))}
+    fusion, sim = nodes['fusion_node'], nodes['sim_node']
+    assert ('wrist/wrench', 'ablated/wrist/wrench') in fusion.remappings
+    assert fusion.parameters['required_modalities'] == ['proprio']
+    assert sim.parameters['start_paused'] is True and sim.parameters['autoreset'] is False
+    with pytest.raises(ValueError, match='ablate must be one of'):
+        EvalSettings('nvsf_a', 'cpu', 1, ablate='smell')
+
+
+def test_shipped_weights_exist_for_every_architecture():
+    for architecture in ('nvsf_a', 'nvsf_c', 'nvsf_h'):
+        assert (models_dir() / f'{architecture}.safetensors').is_file(), architecture
+
+
+def test_short_closed_loop_episodes_with_the_shipped_nvsf_h_on_loihi_sim():
+    settings = EvalSettings('nvsf_h', 'loihi_sim', episodes=2, episode_timeout_s=2.0)
+    seen = []
+    records = evaluate(settings, lambda index, record: seen.append(index))
+    assert seen == [0, 1]
+    assert [r.seed for r in records] == [100_000, 100_001]        # held-out seeds, in order, none skipped
+    for r in records:
+        assert r.outcome != 'running' and 0 < r.time_s <= 2.0 + 0.01
+        # ~50 decisions per simulated second (real-time paced); the node reset between episodes
+        assert 40 <= len(r.latencies_ms) <= 400, len(r.latencies_ms)
+        assert r.energy_uj_per_decision > 0 and r.encoders_run_fraction['events'] > 0.5
+
+
+def test_eval_command_prints_the_table_and_writes_records(tmp_path):
+    out = tmp_path / 'records.json'
+    run = subprocess.run([sys.executable, '-m', 'sensor_fusion', 'eval', '--architecture', 'nvsf_a', '--episodes',
+                          '1', '--ablate', 'camera', '--json', str(out), '--timeout', '1.5'],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert '| nvsf_a/cpu without camera | 1 |' in run.stdout
+    data = json.loads(out.read_text())
+    assert data['settings']['ablate'] == 'camera' and len(data['records']) == 1
