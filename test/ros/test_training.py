@@ -34,18 +34,22 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
 
 
-def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags):
+def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags, tmp_path):
+    import shutil
+
     from sensor_fusion.architectures import load_config
     from sensor_fusion.preprocess import Preprocessor
     from sensor_fusion.training.behaviour_cloning import cached_episode_tensors
+    bag = tmp_path / bags[0].name
+    shutil.copytree(bags[0], bag)                  # a folder of its own: no other test's cache in it
     preprocess = load_config('nvsf_a').preprocess
-    first = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
-    caches = list((bags[0].parent / '.cache').glob(f'{bags[0].name}-*.safetensors'))
+    first = cached_episode_tensors(bag, preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    caches = list((tmp_path / '.cache').glob(f'{bag.name}-*.safetensors'))
     assert len(caches) == 1
-    second = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    second = cached_episode_tensors(bag, preprocess, Preprocessor(preprocess), 50.0, (96, 72))
     assert torch.equal(first.actions, second.actions) and torch.equal(first.inputs.image, second.inputs.image)
     caches[0].write_bytes(b'torn')
-    third = cached_episode_tensors(bags[0], preprocess, Preprocessor(preprocess), 50.0, (96, 72))
+    third = cached_episode_tensors(bag, preprocess, Preprocessor(preprocess), 50.0, (96, 72))
     assert torch.equal(first.inputs.events, third.inputs.events)
 
 
