@@ -40,7 +40,7 @@ from torch.utils._pytree import tree_map
 
 from ..architectures import build_architecture, load_config
 from ..preprocess import FusionInputs, Preprocessor, collate
-from ..sim.task import Outcome
+from ..sim.task import CONTROL_RATE_HZ, Outcome
 from ..sim.world import JOINTS
 from ..weights import load_weights, save_weights
 from .dataset import EpisodeSamples, load_bag
@@ -54,7 +54,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     val_fraction: float = 0.2        # episodes held out for validation (by order of seed)
     seed: int = 0
-    control_rate_hz: float = 50.0
+    control_rate_hz: float = CONTROL_RATE_HZ
     dagger_rounds: int = 0           # closed-loop rounds after cloning (0: plain behaviour cloning)
     dagger_episodes: int = 8         # policy episodes per round, labelled by the expert
     dagger_epochs: int = 4           # epochs over the grown training set after each round
@@ -188,9 +188,12 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     def run_epochs(count: int, phase: str) -> None:
         for epoch in range(count):
             model.train()
-            random.shuffle(train_set)
-            losses = [_unroll(model, train_set[i:i + config.batch_episodes], config.window, optimiser)
-                      for i in range(0, len(train_set), config.batch_episodes)]
+            # Batches of similar length (a finished episode still costs its batch a forward pass per
+            # tick), drawn in random order and with random neighbours each epoch.
+            by_length = sorted(train_set, key=lambda e: len(e.actions) * random.uniform(0.85, 1.15))
+            batches = [by_length[i:i + config.batch_episodes] for i in range(0, len(by_length), config.batch_episodes)]
+            random.shuffle(batches)
+            losses = [_unroll(model, batch, config.window, optimiser) for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:
                 model.eval()

@@ -7,8 +7,8 @@ into :class:`~sensor_fusion.ingest.SensorBuffers`, and the action is scaled by
 :func:`~sensor_fusion.safety.scale_action`: the same code paths as ``sim_node`` <-> ``fusion_node``,
 without DDS. The published evaluation (``sensor-fusion eval``) runs the real ROS processes.
 
-The controller ticks every ``control_period_steps`` physics steps (50 Hz by default, as the node's
-timer) and its twist is held until the next tick, as the simulator holds the node's last command.
+The controller ticks every ``control_period_steps`` physics steps (100 Hz by default, the task's
+rate, as the node's timer in config/sim.yaml) and its twist is held until the next tick, as the simulator holds the node's last command.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from ..ros.sim_node import sensor_messages
 from ..safety import CommandLimits, scale_action
 from ..sim.expert import ScriptedExpert
 from ..sim.simulator import SimConfig, TabletopSim
-from ..sim.task import Outcome
+from ..sim.task import CONTROL_RATE_HZ, Outcome
 from ..sim.world import JOINTS, PHYSICS_STEP_S
 
 STAMP_BASE_NS = 1_000_000_000       # as the recorder and sim_node: a zero stamp means "unset" in ROS
@@ -63,7 +63,7 @@ class EpisodeRun:
 class ClosedLoop:
     """One simulator reused across episodes (building the renderers is the slow part)."""
 
-    def __init__(self, preprocess: PreprocessConfig, render: bool = True, control_rate_hz: float = 50.0,
+    def __init__(self, preprocess: PreprocessConfig, render: bool = True, control_rate_hz: float = CONTROL_RATE_HZ,
                  limits: CommandLimits = SIM_LIMITS, ablate: Iterable[str] = ()):
         self.sim = TabletopSim(SimConfig(render=render))
         self.expert = ScriptedExpert(self.sim)

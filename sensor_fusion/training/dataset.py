@@ -22,6 +22,7 @@ from ..interfaces import COMMAND_TOPICS, EPISODE_RESULT_TOPIC, SENSOR_TOPICS
 from ..observation import Observation
 from ..preprocess import PreprocessConfig
 from ..safety import CommandLimits
+from ..sim.task import CONTROL_RATE_HZ
 
 
 class DatasetError(ValueError):
@@ -43,7 +44,7 @@ class EpisodeSamples:
 
 
 def load_bag(path: Path, preprocess: PreprocessConfig, joint_names: tuple[str, ...] = (),
-             event_sensor_size: tuple[int, int] = (96, 72), control_rate_hz: float = 50.0,
+             event_sensor_size: tuple[int, int] = (96, 72), control_rate_hz: float = CONTROL_RATE_HZ,
              limits: CommandLimits = CommandLimits(max_linear_mps=0.2, max_angular_rps=1.0),
              required: tuple[str, ...] = ('camera', 'wrench', 'proprio')) -> EpisodeSamples:
     from rosbags.rosbag2 import Reader

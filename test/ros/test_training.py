@@ -81,11 +81,12 @@ def test_gate_reinforcement_learning_changes_only_the_gate(bags, tmp_path):
 
 def test_the_in_process_closed_loop_runs_the_expert_to_success():
     from sensor_fusion.architectures import load_config
+    from sensor_fusion.sim.task import CONTROL_RATE_HZ
     from sensor_fusion.training.closed_loop import ClosedLoop
     loop = ClosedLoop(load_config('nvsf_a').preprocess)
     run = loop.run(1, lambda observation, expert: expert, with_expert=True, keep_ticks=True)
     assert run.success, run.outcome
-    assert 4.0 < run.time_s < 8.0 and abs(len(run.ticks) - run.time_s * 50) <= 2    # 50 Hz ticks
+    assert 4.0 < run.time_s < 8.0 and abs(len(run.ticks) - run.time_s * CONTROL_RATE_HZ) <= 2
     silenced = ClosedLoop(load_config('nvsf_a').preprocess, ablate=('camera',)).run(
         1, lambda observation, expert: expert, with_expert=True, keep_ticks=True, max_seconds=0.5)
     assert all(tick.observation.rgb is None for tick in silenced.ticks)

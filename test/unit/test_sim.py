@@ -112,3 +112,12 @@ def test_failures_are_judged():
     assert episode.outcome is Outcome.TIMEOUT
     with pytest.raises(ValueError, match='6 finite'):
         sim.command_twist(np.array([np.nan] * 6))
+
+
+def test_the_sim_target_runs_the_fusion_node_at_the_tasks_control_rate():
+    import yaml
+
+    from sensor_fusion.paths import config_path
+    from sensor_fusion.sim.task import CONTROL_RATE_HZ
+    values = yaml.safe_load(config_path('sim.yaml').read_text())['fusion_node']['ros__parameters']
+    assert values['control_rate_hz'] == CONTROL_RATE_HZ
