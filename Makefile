@@ -15,7 +15,7 @@ LAVA_VENV := .venv-lava
 ARCH ?= nvsf_h
 BACKEND ?= loihi_sim
 
-.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean
+.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models report
 
 setup: $(VENV)/.setup-done
 
@@ -58,6 +58,35 @@ bench-ros: setup
 
 demo: setup
 	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
+
+# The training set: 250 scripted-expert episodes as MCAP bags, two recorders side by side (~8 min).
+DATA := data/expert
+data: setup
+	@test ! -e $(DATA) || { echo "$(DATA) exists: remove it to record again"; exit 1; }
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 125 --first-seed 0 & \
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 125 --first-seed 125; wait
+
+# Trains all three (behaviour cloning + DAgger; NVSF-A's gate by REINFORCE), two at a time, and ships
+# them to models/ with their model cards. Figures and times: models/*.md and the README.
+models: setup
+	@test -e $(DATA) || $(MAKE) data
+	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) --out out/train/nvsf_h --epochs 8 \
+	  --batch-episodes 32 --window 32 --dagger-rounds 3 --dagger-episodes 12 --dagger-epochs 2 & \
+	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) --out out/train/nvsf_c --epochs 6 \
+	    --batch-episodes 32 --window 32 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) --out out/train/nvsf_a --epochs 8 \
+	    --batch-episodes 32 --window 32 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
+	  $(PY) -m sensor_fusion train-gate --weights out/train/nvsf_a/nvsf_a.safetensors \
+	    --out out/train/nvsf_a/nvsf_a-gated.safetensors ); wait
+	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a-gated.safetensors \
+	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors
+
+# Closed-loop evaluation over ROS 2 of every architecture x backend and the ablations; rewrites the
+# README's results section and results/results.png (EPISODES=100 for the full report, ~25 min each).
+EPISODES ?= 30
+ABLATION_EPISODES ?= 20
+report: setup
+	$(PY) -m sensor_fusion report --episodes $(EPISODES) --ablation-episodes $(ABLATION_EPISODES)
 
 # Regenerates the committed Lava reference traces (test/data/loihi_reference).
 lava-reference: lava-oracle

@@ -11,7 +11,8 @@ where a*_t is the privileged expert's action in that very state: a skipped encod
 exactly when its absence changes the action away from a good one, and saves compute otherwise;
 a successful episode adds ``success_bonus`` to each of its ticks. The gate's choice at t acts on
 the action at t, so the gradient uses each tick's own reward against a running baseline
-(a contextual bandit; the longer-term effect through the plan is left to the bonus). After
+(a contextual bandit; the longer-term effect through the plan is left to the bonus), one Adam
+step per episode. After
 training the gate is deployed deterministically (``threshold``: run encoder m when p_m > 0.5).
 Episodes use seeds from ``first_seed`` (75 000 on: clear of demonstrations, DAgger and evaluation).
 """
@@ -36,7 +37,7 @@ from .closed_loop import ClosedLoop
 class GateConfig:
     iterations: int = 6
     episodes_per_iteration: int = 4
-    learning_rate: float = 0.05
+    learning_rate: float = 0.2     # Adam on the gate only, one step per episode
     compute_penalty: float = 0.02      # reward per tick for running every encoder (vs none)
     success_bonus: float = 0.05        # reward per tick of an episode that succeeded
     max_episode_s: float = 10.0        # shorter than the task's timeout: RL needs many episodes
@@ -74,7 +75,7 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
     result = GateResult()
     seed = config.first_seed
     for iteration in range(config.iterations):
-        log_probs, rewards, runs = [], [], []
+        rewards_seen, runs = [], []
         counts = np.zeros(len(MODALITIES))
         ticks = 0
         for _ in range(config.episodes_per_iteration):
@@ -97,17 +98,18 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
             run = loop.run(seed, controller, with_expert=True, max_seconds=config.max_episode_s)
             seed += 1
             bonus = config.success_bonus if run.success else 0.0
-            rewards.extend(r + bonus for r in episode_rewards)
-            log_probs.extend(episode_log_probs)
+            reward = torch.tensor(episode_rewards) + bonus                      # (T,)
+            # One update per episode (a linear gate needs many small steps to move its bias from
+            # "all on" to a choice): advantage against a running baseline, normalised.
+            baseline = float(reward.mean()) if baseline is None else 0.8 * baseline + 0.2 * float(reward.mean())
+            advantage = (reward - baseline) / (reward.std() + 1e-8)
+            loss = -(torch.stack(episode_log_probs) * advantage).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            rewards_seen.append(float(reward.mean()))
             runs.append(run)
-        reward = torch.tensor(rewards)
-        baseline = float(reward.mean()) if baseline is None else 0.7 * baseline + 0.3 * float(reward.mean())
-        advantage = (reward - baseline) / (reward.std() + 1e-8)
-        loss = -(torch.stack(log_probs) * advantage).mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        result.mean_reward.append(float(reward.mean()))
+        result.mean_reward.append(float(np.mean(rewards_seen)))
         result.encoder_fraction.append({m: float(c / max(ticks, 1)) for m, c in zip(MODALITIES, counts)})
         result.success_rate.append(sum(r.success for r in runs) / len(runs))
         if progress:
