@@ -10,12 +10,13 @@ from sensor_fusion.ros.recorder import STAMP_BASE_NS, BagWriter, record_episode
 from sensor_fusion.ros.sim_node import sensor_messages
 from sensor_fusion.sim.expert import ScriptedExpert
 from sensor_fusion.sim.simulator import JOINTS, SimConfig, TabletopSim
+from sensor_fusion.sim.task import CONTROL_RATE_HZ
 from sensor_fusion.training.dataset import DatasetError, load_bag
 
 PREPROCESS = load_config('nvsf_h').preprocess
 
 
-def live_observations(seed: int, seconds: float, rate_hz: float = 50.0):
+def live_observations(seed: int, seconds: float, rate_hz: float = CONTROL_RATE_HZ):
     """The fusion node's path without DDS: the same messages, pushed as they are produced."""
     sim = TabletopSim(SimConfig(render=True))
     expert = ScriptedExpert(sim)
@@ -42,7 +43,7 @@ def test_bag_round_trip_gives_the_live_alignment(tmp_path):
     record_episode(sim, ScriptedExpert(sim), seed=4, path=tmp_path / 'bag', max_seconds=1.0)
     loaded = load_bag(tmp_path / 'bag', PREPROCESS, JOINTS)
     live = live_observations(4, 1.0)
-    assert len(loaded.samples) == len(live) == 50
+    assert len(loaded.samples) == len(live) == 100        # 1 s at the task's 100 Hz
     for sample, expected in zip(loaded.samples, live):
         got = sample.observation
         assert got.stamp_ns == expected.stamp_ns

@@ -90,3 +90,25 @@ def test_the_in_process_closed_loop_runs_the_expert_to_success():
     silenced = ClosedLoop(load_config('nvsf_a').preprocess, ablate=('camera',)).run(
         1, lambda observation, expert: expert, with_expert=True, keep_ticks=True, max_seconds=0.5)
     assert all(tick.observation.rgb is None for tick in silenced.ticks)
+
+
+def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_path):
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.sim.world import JOINTS
+    from sensor_fusion.training.closed_loop import ClosedLoop
+    from sensor_fusion.training.dataset import load_bag
+    preprocess = load_config('nvsf_h').preprocess
+    loop = ClosedLoop(preprocess)
+    rng = np.random.default_rng(0)
+    run = loop.run(2, lambda observation, expert: rng.uniform(-0.3, 0.3, 6), with_expert=True, keep_ticks=True,
+                   max_seconds=0.5, bag=tmp_path / 'dagger')
+    loaded = load_bag(tmp_path / 'dagger', preprocess, JOINTS)
+    assert len(loaded.samples) == len(run.ticks) == 50
+    for sample, tick in zip(loaded.samples, run.ticks):
+        assert sample.observation.stamp_ns == tick.observation.stamp_ns
+        assert np.allclose(sample.action, tick.expert_action)          # labels: the expert, not what ran
+        assert not np.allclose(tick.action, tick.expert_action)
+        for field in ('wrench', 'joint_positions', 'rgb'):
+            a, b = getattr(sample.observation, field), getattr(tick.observation, field)
+            assert (a is None and b is None) or np.array_equal(a, b)
+    assert loaded.result['driven_by'] == 'policy'
