@@ -102,10 +102,15 @@ def test_live_lava_parity_on_quantised_nvsf_h_network(tmp_path):
 
 
 def test_quantisation_accuracy_loss_is_small():
-    """Float snntorch core vs its Loihi quantisation on realistic patch spike trains."""
+    """Float snntorch core vs its Loihi quantisation on realistic patch spike trains, with the
+    shipped (trained) weights: the quantisation loss that matters is the deployed model's."""
+    from sensor_fusion.paths import models_dir
+    from sensor_fusion.weights import load_weights
     torch.manual_seed(0)
     config = load_config('nvsf_h')
-    model = build_architecture('nvsf_h', config).eval()
+    model = build_architecture('nvsf_h', config)
+    load_weights(model, models_dir() / 'nvsf_h.safetensors')
+    model.eval()
     pre = Preprocessor(config.preprocess)
     from conftest import make_observation as obs
     from sensor_fusion.preprocess import collate
