@@ -164,7 +164,8 @@ def _train(args: argparse.Namespace) -> int:
                    TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes,
                                window=args.window, dagger_rounds=args.dagger_rounds,
                                dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
-                               dagger_first_seed=args.dagger_first_seed),
+                               dagger_first_seed=args.dagger_first_seed,
+                               target_probe_weight=args.target_probe_weight),
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
@@ -218,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--dagger-epochs', type=int, default=4, help='epochs after each DAgger round')
     train.add_argument('--dagger-first-seed', type=int, default=50_000,
                        help='first DAgger seed (a later run continues where an earlier one stopped)')
+    train.add_argument('--target-probe-weight', type=float, default=0.0,
+                       help='auxiliary loss: name the target cube from the recurrent state (0: off)')
     train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')
     train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)

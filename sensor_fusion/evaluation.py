@@ -97,14 +97,15 @@ def _fmt(value: Optional[float], digits: int = 2) -> str:
 
 
 TABLE_HEADER = ('| run | episodes | success | 95 % CI | time to success s | force overshoot N | ball violations '
-                '| latency p50/p99 ms | energy uJ/decision |')
+                '| latency p50/p99 ms | energy uJ/decision | outcomes |')
 
 
 def table_row(s: Summary) -> str:
     return (f'| {s.label} | {s.episodes} | {100 * s.success_rate:.0f} % | {100 * s.success_ci[0]:.0f}-'
             f'{100 * s.success_ci[1]:.0f} % | {_fmt(s.time_to_success_s)} | {s.force_overshoot_n:.2f} | '
             f'{s.ball_violations} | {_fmt(s.latency_p50_ms)}/{_fmt(s.latency_p99_ms)} | '
-            f'{_fmt(s.energy_uj_per_decision)} |')
+            f'{_fmt(s.energy_uj_per_decision)} | '
+            + ', '.join(f'{outcome} {n}' for outcome, n in sorted(s.outcomes.items(), key=lambda kv: -kv[1])) + ' |')
 
 
 def format_table(summaries: Sequence[Summary]) -> str:

@@ -41,9 +41,9 @@ from torch.utils._pytree import tree_map
 from ..architectures import build_architecture, load_config
 from ..preprocess import FusionInputs, Preprocessor, collate
 from ..sim.task import CONTROL_RATE_HZ, Outcome
-from ..sim.world import JOINTS
+from ..sim.world import CUBE_COLOURS, JOINTS
 from ..weights import load_weights, save_weights
-from .dataset import EpisodeSamples, load_bag
+from .dataset import EpisodeSamples, bag_result, load_bag
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class TrainConfig:
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
     dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
+    target_probe_weight: float = 0.0  # auxiliary loss: name the target cube from the recurrent state (see _unroll)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -75,6 +76,7 @@ CACHE_VERSION = 1   # bump when the loader or the preprocessing changes what a c
 class EpisodeTensors:
     inputs: FusionInputs             # (T, ...) one row per tick
     actions: torch.Tensor            # (T, 6)
+    target: int = -1                 # index of the episode's cube in CUBE_COLOURS (-1: unknown)
 
 
 @dataclass
@@ -101,27 +103,43 @@ def _rows(episodes: Sequence[EpisodeTensors], t: int) -> tuple[FusionInputs, tor
     return inputs, targets, valid
 
 
-def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None) -> float:
-    """Mean loss over the batch's ticks; with an optimiser, one step per window."""
+def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
+            probe_weight: float = 0.0) -> float:
+    """Mean action loss over the batch's ticks; with an optimiser, one step per window.
+
+    ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x the
+    cross-entropy of naming the episode's target cube from the recurrent state at every tick.
+    Truncated BPTT cannot credit the tone (the first second) for a press seconds later; this
+    auxiliary loss makes the state encode the instruction while it sounds and, in every later
+    window, rewards carrying forward what the incoming (detached) state already holds.
+    """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
+    labels = torch.tensor([e.target for e in episodes])                          # (B,)
+    known = (labels >= 0).float()
     total, count = 0.0, 0.0
     for start in range(0, longest, window):
         loss = torch.zeros(())
-        ticks = 0.0
+        reported, ticks = 0.0, 0.0
         for t in range(start, min(start + window, longest)):
             inputs, targets, valid = _rows(episodes, t)
             out = model(inputs, state)
             state = out.state
-            loss = loss + (((out.action - targets) ** 2).mean(dim=1) * valid).sum()
+            action_loss = (((out.action - targets) ** 2).mean(dim=1) * valid).sum()
+            loss = loss + action_loss
+            reported = reported + float(action_loss.detach())
+            if probe is not None and probe_weight > 0:
+                logits = probe(state[0].reshape(len(episodes), -1))                # (B, n_cubes)
+                ce = torch.nn.functional.cross_entropy(logits, labels.clamp(min=0), reduction='none')   # (B,)
+                loss = loss + probe_weight * (ce * valid * known).sum()
             ticks += float(valid.sum())
         if optimiser is not None and ticks:
             optimiser.zero_grad()
             (loss / ticks).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_([q for group in optimiser.param_groups for q in group['params']], 1.0)
             optimiser.step()
         state = tree_map(lambda x: x.detach() if isinstance(x, torch.Tensor) else x, state)
-        total, count = total + float(loss.detach()), count + ticks
+        total, count = total + reported, count + ticks
     return total / max(count, 1.0)
 
 
@@ -136,17 +154,26 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
         try:
             tensors = load_file(str(cache))
             return EpisodeTensors(FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)}),
-                                  tensors['actions'])
+                                  tensors['actions'], int(tensors['target']) if 'target' in tensors
+                                  else _target_index(bag_result(bag)))
         except Exception:     # a torn or foreign cache file is rebuilt, never trusted
             cache.unlink(missing_ok=True)
-    episode = episode_tensors(load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz), preprocessor)
+    samples = load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz)
+    episode = episode_tensors(samples, preprocessor)
+    episode.target = _target_index(samples.result)
     if len(episode.actions):
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
         tmp = cache.with_suffix(f'.{os.getpid()}.tmp')   # concurrent trainings never share a partial file
-        save_file({**tensors, 'actions': episode.actions.contiguous()}, str(tmp))
+        save_file({**tensors, 'actions': episode.actions.contiguous(), 'target': torch.tensor(episode.target)},
+                  str(tmp))
         tmp.replace(cache)
     return episode
+
+
+def _target_index(result: Optional[dict]) -> int:
+    target = (result or {}).get('target')
+    return list(CUBE_COLOURS).index(target) if target in CUBE_COLOURS else -1
 
 
 def _progress(label: str, done: int, total: int, text: str) -> None:
@@ -181,7 +208,13 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         raise ValueError(f'need at least 2 episodes with samples, got {len(episodes)} from {len(bags)} bags')
     n_val = max(1, int(round(config.val_fraction * len(episodes)))) if config.val_fraction > 0 else 0
     train_set, val_set = episodes[:len(episodes) - n_val], episodes[len(episodes) - n_val:]
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate)
+    probe = None
+    parameters = list(model.parameters())
+    if config.target_probe_weight > 0:
+        state_size = model.initial_state(1)[0].numel()
+        probe = torch.nn.Linear(state_size, len(CUBE_COLOURS))     # trainer-only: not part of the saved model
+        parameters += list(probe.parameters())
+    optimiser = torch.optim.AdamW(parameters, lr=config.learning_rate)
     result = TrainResult([], [], None)
     checkpoints = out_dir / 'checkpoints' if out_dir is not None else None
 
@@ -193,7 +226,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             by_length = sorted(train_set, key=lambda e: len(e.actions) * random.uniform(0.85, 1.15))
             batches = [by_length[i:i + config.batch_episodes] for i in range(0, len(by_length), config.batch_episodes)]
             random.shuffle(batches)
-            losses = [_unroll(model, batch, config.window, optimiser) for batch in batches]
+            losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight)
+                      for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:
                 model.eval()

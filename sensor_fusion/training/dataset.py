@@ -92,3 +92,14 @@ def load_bag(path: Path, preprocess: PreprocessConfig, joint_names: tuple[str, .
         raise DatasetError(f'{path}: cannot read the bag ({type(error).__name__}: {error})') from error
     dropped = {m: s.dropped for m, s in buffers.stats.items() if s.dropped}
     return EpisodeSamples(path, samples, result, dropped)
+
+
+def bag_result(path: Path) -> Optional[dict]:
+    """Only the recorded verdict (``episode_result``) of a bag, without replaying its sensors."""
+    from rosbags.rosbag2 import Reader
+    topic = '/' + EPISODE_RESULT_TOPIC[0]
+    with Reader(Path(path)) as reader:
+        connections = [c for c in reader.connections if c.topic == topic]
+        for connection, _, raw in reader.messages(connections=connections):
+            return json.loads(deserialize(raw, connection.msgtype).data)
+    return None

@@ -51,15 +51,20 @@ def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags, tmp_pa
     caches[0].write_bytes(b'torn')
     third = cached_episode_tensors(bag, preprocess, Preprocessor(preprocess), 50.0, (96, 72))
     assert torch.equal(first.inputs.events, third.inputs.events)
+    from sensor_fusion.sim.task import sample_episode
+    from sensor_fusion.sim.world import CUBE_COLOURS
+    expected = list(CUBE_COLOURS).index(sample_episode(0).target)      # the bag's episode, seed 0
+    assert first.target == second.target == third.target == expected
 
 
 def test_dagger_labels_the_policys_own_episodes_with_the_expert(bags, tmp_path):
     result = train('nvsf_a', bags, tmp_path, TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34, window=8,
                                                          dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
-                                                         dagger_max_seconds=0.6), progress=False)
+                                                         dagger_max_seconds=0.6, target_probe_weight=0.01),
+                   progress=False)
     assert len(result.train_losses) == 2 and len(result.dagger_success) == 1      # cloning epoch + DAgger epoch
     assert (tmp_path / 'checkpoints' / 'nvsf_a-DAgger_round_1.safetensors').is_file()
-    build_policy('nvsf_a', 'cpu', result.weights)
+    build_policy('nvsf_a', 'cpu', result.weights)          # the target probe is the trainer's, not saved with it
 
 
 def test_gate_reinforcement_learning_changes_only_the_gate(bags, tmp_path):
