@@ -94,8 +94,12 @@ def section(main: Sequence[Summary], ablations: Sequence[Summary], ablated: str)
                       f'every input): {changes}.', '']
     if main:
         def best(key, reverse=False):
+            """The best run's label, or every tied run's ('a = b') so a tie is not read as a win."""
             candidates = [s for s in main if key(s) is not None]
-            return sorted(candidates, key=key, reverse=reverse)[0].label if candidates else 'n/a'
+            if not candidates:
+                return 'n/a'
+            top = (max if reverse else min)(key(s) for s in candidates)
+            return ' = '.join(s.label for s in candidates if key(s) == top)
         lines += [f'Measured: most successful {best(lambda s: s.success_rate, True)}; lowest latency p50 '
                   f'{best(lambda s: s.latency_p50_ms)}; lowest energy per decision '
                   f'{best(lambda s: s.energy_uj_per_decision)}.', '']
