@@ -11,9 +11,9 @@ Cloning from demonstrations alone drifts: the policy's small errors take it to s
 never showed (hovering beside a cube, pressing too lightly). So after the epochs on the bags,
 ``dagger_rounds`` rounds of DAgger (Ross et al., AISTATS 2011) run the policy in the closed loop
 (:class:`.closed_loop.ClosedLoop`, the node's own ingest path), label every tick it visits with
-the privileged expert's action, add those episodes to the training set and train on. In round r
-the expert's action is executed with probability ``0.5 ** (r + 1)`` per tick, so early rounds stay
-near the expert's states. DAgger seeds start at ``dagger_first_seed``, away from the
+the privileged expert's action, add those episodes to the training set and train on. In the first
+two rounds the expert's action is executed on 50 % and 25 % of the ticks, so they stay near the
+expert's states; from the third round on the policy acts alone. DAgger seeds start at ``dagger_first_seed``, away from the
 demonstrations' and the evaluation's. DAgger episodes are written as bags (the policy's sensor
 stream, the expert's action as the command) and read back by the same loader as the
 demonstrations, so they are kept and can train later runs (``sensor-fusion train --data`` takes
