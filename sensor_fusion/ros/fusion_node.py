@@ -174,11 +174,7 @@ class FusionNode(LifecycleNode):
         # initialisation (a slow first tick would trip the watchdog).
         self._policy.act(Observation(stamp_ns=0))
         self._policy.reset()
-        self._buffers = SensorBuffers(IngestConfig.for_preprocess(self._policy.model.config.preprocess),
-                                      self._joint_names)
-        self._ingester = MessageIngest(self._buffers, self._joint_names, self._p('audio_message'),
-                                       float(self._p('audio_sample_rate_hz')), self._p('events_message'),
-                                       (int(self._p('event_sensor_width')), int(self._p('event_sensor_height'))))
+        self._new_buffers()
         self._latencies_s = collections.deque(maxlen=2000)
         self._compute_s = collections.deque(maxlen=2000)
         self._energy_j = collections.deque(maxlen=200)
@@ -357,6 +353,14 @@ class FusionNode(LifecycleNode):
         self._publish_command(np.zeros(self._space.size(len(self._joint_names))), stamp)
         self._counts['zero_commands'] += 1
 
+    def _new_buffers(self) -> None:
+        """Empty input buffers and the decoder that fills them (configure, and each new episode)."""
+        self._buffers = SensorBuffers(IngestConfig.for_preprocess(self._policy.model.config.preprocess),
+                                      self._joint_names)
+        self._ingester = MessageIngest(self._buffers, self._joint_names, self._p('audio_message'),
+                                       float(self._p('audio_sample_rate_hz')), self._p('events_message'),
+                                       (int(self._p('event_sensor_width')), int(self._p('event_sensor_height'))))
+
     # -- episodes ------------------------------------------------------------------------------
     def _on_reset_episode(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         """Starts a new episode: forgets the recurrent state and every buffered input (the last
@@ -368,10 +372,7 @@ class FusionNode(LifecycleNode):
         response.success, response.message = True, json.dumps(self._episode.summary())
         self._episode = EpisodeDecisions()
         self._policy.reset()
-        self._buffers = SensorBuffers(self._buffers.config, self._joint_names)
-        self._ingester = MessageIngest(self._buffers, self._joint_names, self._p('audio_message'),
-                                       float(self._p('audio_sample_rate_hz')), self._p('events_message'),
-                                       (int(self._p('event_sensor_width')), int(self._p('event_sensor_height'))))
+        self._new_buffers()
         return response
 
     # -- diagnostics ---------------------------------------------------------------------------
