@@ -45,15 +45,52 @@ def summary_feature_sizes(pre: PreprocessConfig) -> dict[str, int]:
     }
 
 
+class CameraKeypointEncoder(nn.Module):
+    """Camera image -> token through learned keypoints (spatial softmax, Levine et al., JMLR 2016).
+
+    Per-pixel detectors (1x1 convolutions: at 32 px a cube is a 2x2 colour blob, so colour is what
+    finds it) make ``keypoints`` maps; a softmax over each map's pixels gives its expected image
+    position (x, y) and the map's peak says how clearly it is seen (a cube under the arm). Those
+    3K numbers go through a small MLP. An MLP on the raw pixels had to learn every position of
+    every cube separately from a few hundred layouts and never found the target; keypoints give
+    positions directly, and the policy's attention can pick the one the tone named.
+    """
+
+    def __init__(self, size: int, d_model: int, hidden: int = 16, keypoints: int = 8):
+        super().__init__()
+        self.size = size
+        self.detect = nn.Sequential(nn.Conv2d(3, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, keypoints, 1))
+        coords = torch.linspace(-1.0, 1.0, size)
+        grid_y, grid_x = torch.meshgrid(coords, coords, indexing='ij')                # (S, S) each
+        self.register_buffer('grid_x', grid_x.reshape(1, 1, -1), persistent=False)    # (1, 1, S*S)
+        self.register_buffer('grid_y', grid_y.reshape(1, 1, -1), persistent=False)
+        self.mlp = nn.Sequential(nn.Linear(3 * keypoints, d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+
+    def forward(self, flat_image: torch.Tensor) -> torch.Tensor:
+        image = flat_image.reshape(-1, 3, self.size, self.size)                       # (R, 3, S, S)
+        maps = self.detect(image).flatten(2)                                           # (R, K, S*S)
+        weights = torch.softmax(maps, dim=2)
+        x = (weights * self.grid_x).sum(dim=2)                                         # (R, K) in [-1, 1]
+        y = (weights * self.grid_y).sum(dim=2)                                         # (R, K)
+        peak = maps.amax(dim=2)                                                        # (R, K)
+        return self.mlp(torch.cat([x, y, peak], dim=1))                                # (R, D)
+
+    def macs(self, rows: int) -> int:
+        pixels = self.size * self.size
+        convolutions = sum(m.in_channels * m.out_channels for m in self.detect if isinstance(m, nn.Conv2d))
+        return rows * pixels * convolutions + linear_macs(self.mlp, rows)
+
+
 class SummaryEncoders(nn.Module):
-    """One small MLP per modality: flat features -> a (B, d_model) token."""
+    """One small encoder per modality: flat features -> a (B, d_model) token (an MLP; keypoints for the camera)."""
 
     def __init__(self, pre: PreprocessConfig, modalities: tuple[str, ...], d_model: int):
         super().__init__()
         sizes = summary_feature_sizes(pre)
         self.modalities = modalities
         self.encoders = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(sizes[m], d_model), nn.ReLU(), nn.Linear(d_model, d_model))
+            m: CameraKeypointEncoder(pre.camera.size, d_model) if m == 'camera'
+            else nn.Sequential(nn.Linear(sizes[m], d_model), nn.ReLU(), nn.Linear(d_model, d_model))
             for m in modalities})
 
     def encode(self, name: str, inputs: FusionInputs, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -64,4 +101,5 @@ class SummaryEncoders(nn.Module):
         return self.encoders[name](features)                                # (R, D)
 
     def macs(self, name: str, rows: int) -> int:
-        return linear_macs(self.encoders[name], rows)
+        encoder = self.encoders[name]
+        return encoder.macs(rows) if isinstance(encoder, CameraKeypointEncoder) else linear_macs(encoder, rows)

@@ -4,9 +4,9 @@ Per tick::
 
     gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
     tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
-    readout   = cross-attention(query = W_q plan, keys/values = tokens)
+    readout   = multi-head cross-attention(query = W_q plan, keys/values = tokens)
     plan      = GRU([readout, previous action], plan)
-    action    = tanh(W_a plan)
+    action    = shape(tanh(W_a plan))                    fine resolution near zero (base.shape_action)
 
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
 save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
@@ -26,7 +26,8 @@ from torch import nn
 from ..backends.energy import ComputeCost
 from ..observation import MODALITIES
 from ..preprocess import FusionInputs
-from .base import ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State, require_positive
+from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State, require_divisible,
+                   require_positive)
 from .encoders import SummaryEncoders
 from .layers import linear_macs
 
@@ -37,12 +38,16 @@ GATE_MODES = ('all', 'threshold', 'sample')
 class NVSFAConfig(ArchitectureConfig):
     d_model: int = 32             # width of each sensor token and of the attention readout
     d_plan: int = 64              # GRU state size: the action plan
+    n_heads: int = 4              # readout heads: each blends the tokens with its own weights, so one tick
+                                  # can read where the cube is (camera), where the tool is (proprio) and the
+                                  # force (wrist) together; one softmax blend had to pick between them
     gate_mode: str = 'threshold'  # default gate mode at deployment; see the module docstring
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
 
     def __post_init__(self):
         super().__post_init__()
-        require_positive(self, 'd_model', 'd_plan')
+        require_positive(self, 'd_model', 'd_plan', 'n_heads')
+        require_divisible(self, 'd_model', 'n_heads')
         if self.gate_mode not in GATE_MODES:
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
         if not 0.0 < self.gate_threshold < 1.0:
@@ -116,15 +121,20 @@ class NVSFActionPerception(FusionArchitecture):
         gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
         tokens, encoder_macs = self.encode_gated(inputs, gate)                  # (B, M, D)
         tokens = tokens + self.modality_embedding
-        query = self.query(plan)[:, None, :]                                    # (B, 1, D)
-        scores = (query @ tokens.transpose(1, 2)).squeeze(1) / math.sqrt(d)    # (B, M)
-        weights = torch.softmax(scores.masked_fill(~gate, float('-inf')), dim=1)
+        h = self.config.n_heads
+        m = tokens.shape[1]
+        query = self.query(plan).view(b, h, 1, d // h)                         # (B, H, 1, D/H)
+        keys = tokens.view(b, m, h, d // h).transpose(1, 2)                     # (B, H, M, D/H)
+        values = self.value(tokens).view(b, m, h, d // h).transpose(1, 2)      # (B, H, M, D/H)
+        scores = (query @ keys.transpose(2, 3)) / math.sqrt(d // h)            # (B, H, 1, M)
+        weights = torch.softmax(scores.masked_fill(~gate[:, None, None, :], float('-inf')), dim=-1)
         weights = torch.nan_to_num(weights, nan=0.0)                            # no encoder ran: empty readout
-        readout = (weights[:, None, :] @ self.value(tokens)).squeeze(1)        # (B, D)
+        readout = (weights @ values).reshape(b, d)                              # (B, D)
         plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
-        action = torch.tanh(self.head(plan))                                    # (B, A)
+        head_output = torch.tanh(self.head(plan))                               # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
-        return PolicyOutput(action=action, state=(plan, action), cost=cost,
+        return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
+                            state=(plan, head_output), cost=cost,
                             gate_log_prob=gate_log_prob, gate=gate)
 
     def encode_gated(self, inputs: FusionInputs, gate: torch.Tensor) -> tuple[torch.Tensor, int]:

@@ -125,11 +125,12 @@ class NVSFCognitive(FusionArchitecture):
         for block in self.blocks:
             x = block(x, valid)
         summary = self.norm(x[:, -1])                                                # (B, D)
-        action = torch.tanh(self.head(summary))                                      # (B, A)
+        head_output = torch.tanh(self.head(summary))                                 # (B, A)
         # The newest tick goes last; the oldest memory slot falls out.
         new_memory = torch.cat([memory[:, 1:], summary[:, None]], dim=1)            # (B, K, D)
         new_valid = torch.cat([memory_valid[:, 1:], valid[:, -1:]], dim=1)           # (B, K)
-        return PolicyOutput(action=action, state=(new_memory, new_valid), cost=self.cost(b))
+        return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
+                            state=(new_memory, new_valid), cost=self.cost(b))
 
     def cost(self, batch_size: int) -> ComputeCost:
         # Masked tokens are still computed (fixed shapes keep the decoder fast), so the cost does

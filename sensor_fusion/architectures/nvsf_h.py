@@ -125,8 +125,9 @@ class NVSFHybrid(FusionArchitecture):
         for block in self.blocks:
             x = block(x, valid)
         summary = self.norm(x[:, -1])                                                # (B, D)
-        action = torch.tanh(self.head(summary))                                      # (B, A)
+        head_output = torch.tanh(self.head(summary))                                 # (B, A)
         host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
-        return PolicyOutput(action=action, state=(summary[:, None], valid[:, -1:]),
+        return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
+                            state=(summary[:, None], valid[:, -1:]),
                             cost=patch_cost + ComputeCost(dense_macs=host))

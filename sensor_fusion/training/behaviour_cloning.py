@@ -5,7 +5,8 @@ of recurrent state (truncated BPTT: NVSF-A's plan, NVSF-C's token memory, NVSF-H
 memory; NVSF-H's spiking patches learn through snntorch's surrogate gradients), then the state is
 detached and carried on. NVSF-A clones with every encoder on (``gate_mode = 'all'``); its gate is
 trained afterwards by reinforcement learning (:mod:`.gate_rl`). Loss: mean squared error between
-the model's action and the expert's, over the ticks each episode really has.
+the model's head output and the one that commands the expert's action (``unshape_action``), over
+the ticks each episode really has.
 
 Cloning from demonstrations alone drifts: the policy's small errors take it to states the expert
 never showed (hovering beside a cube, pressing too lightly). So after the epochs on the bags,
@@ -40,7 +41,7 @@ from torch.utils._pytree import tree_map
 
 from ..architectures import build_architecture, load_config
 from ..preprocess import FusionInputs, Preprocessor, collate
-from ..sim.task import CONTROL_RATE_HZ, Outcome
+from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig, sample_episode
 from ..sim.world import CUBE_COLOURS, JOINTS
 from ..weights import load_weights, save_weights
 from .dataset import EpisodeSamples, bag_result, load_bag
@@ -52,7 +53,7 @@ class TrainConfig:
     batch_episodes: int = 8          # episodes unrolled side by side
     window: int = 16                 # ticks of truncated BPTT
     learning_rate: float = 1e-3
-    val_fraction: float = 0.2        # episodes held out for validation (by order of seed)
+    val_fraction: float = 0.2        # episodes held out for validation (a seeded draw across every folder)
     seed: int = 0
     control_rate_hz: float = CONTROL_RATE_HZ
     dagger_rounds: int = 0           # closed-loop rounds after cloning (0: plain behaviour cloning)
@@ -60,7 +61,7 @@ class TrainConfig:
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
     dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
-    target_probe_weight: float = 0.0  # auxiliary loss: name the target cube from the recurrent state (see _unroll)
+    target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -77,6 +78,7 @@ class EpisodeTensors:
     inputs: FusionInputs             # (T, ...) one row per tick
     actions: torch.Tensor            # (T, 6)
     target: int = -1                 # index of the episode's cube in CUBE_COLOURS (-1: unknown)
+    target_xy: Optional[torch.Tensor] = None   # (2,) where that cube lies, normalised (None: unknown)
 
 
 @dataclass
@@ -107,16 +109,21 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             probe_weight: float = 0.0) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
-    ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x the
-    cross-entropy of naming the episode's target cube from the recurrent state at every tick.
-    Truncated BPTT cannot credit the tone (the first second) for a press seconds later; this
-    auxiliary loss makes the state encode the instruction while it sounds and, in every later
-    window, rewards carrying forward what the incoming (detached) state already holds.
+    ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
+    cross-entropy of naming the episode's target cube + the squared error of saying where it lies)
+    from the recurrent state at every tick. Truncated BPTT cannot credit the tone (the first
+    second) for a press seconds later, and the action loss alone gives little signal to tell the
+    cubes apart (cloning averaged over them: the policy went straight down between the cubes);
+    this auxiliary loss makes the state encode the instruction while it sounds and bind it to
+    what the camera sees, and, in every later window, rewards carrying forward what the incoming
+    (detached) state already holds.
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
     labels = torch.tensor([e.target for e in episodes])                          # (B,)
     known = (labels >= 0).float()
+    where = torch.stack([e.target_xy if e.target_xy is not None else torch.zeros(2) for e in episodes])  # (B, 2)
+    where_known = torch.tensor([e.target_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
     total, count = 0.0, 0.0
     for start in range(0, longest, window):
         loss = torch.zeros(())
@@ -125,13 +132,18 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             inputs, targets, valid = _rows(episodes, t)
             out = model(inputs, state)
             state = out.state
-            action_loss = (((out.action - targets) ** 2).mean(dim=1) * valid).sum()
+            # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
+            # holds still costs as much as a wrong direction at full speed.
+            error = out.head_output - model.unshape_action(targets)                 # (B, A)
+            action_loss = ((error ** 2).mean(dim=1) * valid).sum()
             loss = loss + action_loss
             reported = reported + float(action_loss.detach())
             if probe is not None and probe_weight > 0:
-                logits = probe(state[0].reshape(len(episodes), -1))                # (B, n_cubes)
+                guess = probe(state[0].reshape(len(episodes), -1))                 # (B, n_cubes + 2)
+                logits, guess_xy = guess[:, :len(CUBE_COLOURS)], guess[:, len(CUBE_COLOURS):]
                 ce = torch.nn.functional.cross_entropy(logits, labels.clamp(min=0), reduction='none')   # (B,)
-                loss = loss + probe_weight * (ce * valid * known).sum()
+                xy_error = ((guess_xy - where) ** 2).sum(dim=1)                    # (B,)
+                loss = loss + probe_weight * ((ce * known + xy_error * where_known) * valid).sum()
             ticks += float(valid.sum())
         if optimiser is not None and ticks:
             optimiser.zero_grad()
@@ -153,14 +165,14 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
     if cache.exists():
         try:
             tensors = load_file(str(cache))
+            result = bag_result(bag)      # reads only the verdict topic (~30 ms)
             return EpisodeTensors(FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)}),
-                                  tensors['actions'], int(tensors['target']) if 'target' in tensors
-                                  else _target_index(bag_result(bag)))
+                                  tensors['actions'], _target_index(result), _target_xy(result))
         except Exception:     # a torn or foreign cache file is rebuilt, never trusted
             cache.unlink(missing_ok=True)
     samples = load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz)
     episode = episode_tensors(samples, preprocessor)
-    episode.target = _target_index(samples.result)
+    episode.target, episode.target_xy = _target_index(samples.result), _target_xy(samples.result)
     if len(episode.actions):
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
@@ -174,6 +186,24 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
 def _target_index(result: Optional[dict]) -> int:
     target = (result or {}).get('target')
     return list(CUBE_COLOURS).index(target) if target in CUBE_COLOURS else -1
+
+
+_X0, _X1, _Y0, _Y1 = TaskConfig().cube_area
+CUBE_AREA_CENTRE_M = np.array([(_X0 + _X1) / 2, (_Y0 + _Y1) / 2])
+CUBE_AREA_HALF_SPAN_M = np.array([(_X1 - _X0) / 2, (_Y1 - _Y0) / 2])
+
+
+def _target_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
+    """(2,) the target cube's table position, normalised to about [-1, 1], for an episode of the
+    embedded task (its seed regenerates the layout); None for any other bag (a real robot's)."""
+    result = result or {}
+    if not isinstance(result.get('seed'), int):
+        return None
+    episode = sample_episode(result['seed'])
+    if episode.target != result.get('target'):
+        return None                   # recorded under another task layout: do not guess
+    xy = (episode.cube_positions[episode.target] - CUBE_AREA_CENTRE_M) / CUBE_AREA_HALF_SPAN_M
+    return torch.from_numpy(xy).float()
 
 
 def _progress(label: str, done: int, total: int, text: str) -> None:
@@ -207,12 +237,16 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     if len(episodes) < 2:
         raise ValueError(f'need at least 2 episodes with samples, got {len(episodes)} from {len(bags)} bags')
     n_val = max(1, int(round(config.val_fraction * len(episodes)))) if config.val_fraction > 0 else 0
-    train_set, val_set = episodes[:len(episodes) - n_val], episodes[len(episodes) - n_val:]
+    # A seeded draw, not the last bags in path order: with several folders that would hold out
+    # whole folders (the DAgger ones, whose recovery states training needs most).
+    held_out = set(random.Random(config.seed).sample(range(len(episodes)), n_val))
+    train_set = [e for i, e in enumerate(episodes) if i not in held_out]
+    val_set = [e for i, e in enumerate(episodes) if i in held_out]
     probe = None
     parameters = list(model.parameters())
     if config.target_probe_weight > 0:
         state_size = model.initial_state(1)[0].numel()
-        probe = torch.nn.Linear(state_size, len(CUBE_COLOURS))     # trainer-only: not part of the saved model
+        probe = torch.nn.Linear(state_size, len(CUBE_COLOURS) + 2)  # trainer-only: not part of the saved model
         parameters += list(probe.parameters())
     optimiser = torch.optim.AdamW(parameters, lr=config.learning_rate)
     result = TrainResult([], [], None)

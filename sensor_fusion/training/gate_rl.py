@@ -88,7 +88,8 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
                 out = model(inputs, state)                      # the gate's log-probability keeps its graph
                 state = (out.state[0].detach(), out.state[1].detach())
                 action = out.action[0].detach().numpy().astype(np.float64)
-                imitation = float(np.mean((action - expert_action) ** 2))
+                expert_head = model.unshape_action(torch.from_numpy(expert_action).float())    # (A,)
+                imitation = float(((out.head_output[0].detach() - expert_head) ** 2).mean())   # as cloning's loss
                 episode_log_probs.append(out.gate_log_prob[0])
                 episode_rewards.append(-imitation - config.compute_penalty * out.cost.dense_macs / full_macs)
                 counts[:] += out.gate[0].numpy()

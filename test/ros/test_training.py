@@ -53,8 +53,25 @@ def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags, tmp_pa
     assert torch.equal(first.inputs.events, third.inputs.events)
     from sensor_fusion.sim.task import sample_episode
     from sensor_fusion.sim.world import CUBE_COLOURS
-    expected = list(CUBE_COLOURS).index(sample_episode(0).target)      # the bag's episode, seed 0
+    episode = sample_episode(0)                                         # the bag's episode, seed 0
+    expected = list(CUBE_COLOURS).index(episode.target)
     assert first.target == second.target == third.target == expected
+    # The target probe's position label: the target cube's place, normalised to the cube area.
+    x, y = episode.cube_positions[episode.target]
+    assert first.target_xy is not None and torch.equal(first.target_xy, third.target_xy)
+    assert first.target_xy.tolist() == pytest.approx([(x - 0.45) / 0.13, y / 0.22], abs=1e-5)
+    assert first.target_xy.abs().max() <= 1.0
+
+
+def test_the_target_probe_knows_no_position_for_a_bag_of_another_task():
+    from sensor_fusion.sim.task import sample_episode
+    from sensor_fusion.sim.world import CUBE_COLOURS
+    from sensor_fusion.training.behaviour_cloning import _target_xy
+    assert _target_xy(None) is None                                     # a real robot's bag: no verdict
+    assert _target_xy({'target': 'red'}) is None                        # no seed
+    other = next(c for c in CUBE_COLOURS if c != sample_episode(7).target)
+    assert _target_xy({'seed': 7, 'target': other}) is None             # another layout: no guess
+    assert _target_xy({'seed': 7, 'target': sample_episode(7).target}) is not None
 
 
 def test_dagger_labels_the_policys_own_episodes_with_the_expert(bags, tmp_path):

@@ -42,6 +42,20 @@ def test_action_shape_and_range(key):
 
 
 @pytest.mark.parametrize('key', KEYS)
+def test_action_is_the_shaped_head_output_and_unshaping_inverts_it(key):
+    model = build(key).eval()
+    out = model(batch_for(model), model.initial_state(3))
+    assert torch.allclose(out.action, out.head_output.sign() * out.head_output.abs() ** 3)
+    assert torch.allclose(model.unshape_action(out.action), out.head_output, atol=1e-5)
+    # Fine control near zero: a head output of 0.4 commands 0.064 of full speed, and full stays full.
+    assert model.shape_action(torch.tensor([-1.0, -0.4, 0.0, 0.4, 1.0])).tolist() == pytest.approx(
+        [-1.0, -0.064, 0.0, 0.064, 1.0])
+    linear = build(key, action_power=1.0).eval()
+    out = linear(batch_for(linear), linear.initial_state(3))
+    assert torch.equal(out.action, out.head_output)
+
+
+@pytest.mark.parametrize('key', KEYS)
 @pytest.mark.parametrize('masked', [(m,) for m in MODALITIES] + [tuple(MODALITIES)])
 def test_masked_modalities_still_give_an_action_independent_of_their_data(key, masked):
     model = build(key).eval()
@@ -194,6 +208,8 @@ def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
     ('nvsf_c', 'image_patch', 7, 'preprocess.camera.size=48 is not a multiple'),
     ('nvsf_a', 'gate_mode', 'maybe', 'gate_mode must be one of'),
     ('nvsf_a', 'gate_threshold', 1.5, 'gate_threshold'),
+    ('nvsf_a', 'n_heads', 3, 'd_model=32 must be a multiple of n_heads=3'),
+    ('nvsf_a', 'action_power', 0.5, 'action_power must be >= 1'),
     ('nvsf_h', 'snn_beta', 0.0, 'snn_beta'),
     ('nvsf_h', 'event_patch', 5, 'event_patch=5 must divide'),
     ('nvsf_h', 'patch_threshold', -1, 'patch_threshold must be > 0'),
