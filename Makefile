@@ -59,23 +59,26 @@ bench-ros: setup
 demo: setup
 	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
 
-# The training set: 250 scripted-expert episodes as MCAP bags, two recorders side by side (~8 min).
+# The training set: 260 scripted-expert episodes as MCAP bags, two recorders side by side (~7 min).
 DATA := data/expert
 data: setup
 	@test ! -e $(DATA) || { echo "$(DATA) exists: remove it to record again"; exit 1; }
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 125 --first-seed 0 & \
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 125 --first-seed 125; wait
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 300 & \
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 430; wait
 
-# Trains all three (behaviour cloning + DAgger; NVSF-A's gate by REINFORCE), two at a time, and ships
-# them to models/ with their model cards. Figures and times: models/*.md and the README.
+# Trains all three from scratch (behaviour cloning with the target probe, then DAgger; NVSF-A's gate
+# by REINFORCE), two at a time, and ships them to models/ with their model cards. The shipped
+# weights came from a longer chain of runs, each command in models/training_commands.json.
 models: setup
 	@test -e $(DATA) || $(MAKE) data
 	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) --out out/train/nvsf_h --epochs 8 \
-	  --batch-episodes 32 --window 64 --dagger-rounds 3 --dagger-episodes 12 --dagger-epochs 2 & \
+	  --batch-episodes 32 --window 64 --target-probe-weight 0.05 --dagger-rounds 2 --dagger-episodes 12 \
+	  --dagger-epochs 2 & \
 	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) --out out/train/nvsf_c --epochs 6 \
 	    --batch-episodes 32 --window 32 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
-	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) --out out/train/nvsf_a --epochs 8 \
-	    --batch-episodes 32 --window 64 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) --out out/train/nvsf_a --epochs 24 \
+	    --batch-episodes 32 --window 64 --target-probe-weight 0.05 --dagger-rounds 2 --dagger-episodes 12 \
+	    --dagger-epochs 2 && \
 	  $(PY) -m sensor_fusion train-gate --weights out/train/nvsf_a/nvsf_a.safetensors \
 	    --out out/train/nvsf_a/nvsf_a-gated.safetensors ); wait
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a-gated.safetensors \

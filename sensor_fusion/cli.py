@@ -165,6 +165,7 @@ def _train(args: argparse.Namespace) -> int:
                                window=args.window, dagger_rounds=args.dagger_rounds,
                                dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
                                dagger_first_seed=args.dagger_first_seed,
+                               dagger_expert_mix=tuple(args.dagger_expert_mix),
                                target_probe_weight=args.target_probe_weight),
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
@@ -209,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--data', required=True, nargs='+',
                        help='folders of bags (sensor-fusion record; earlier DAgger bags from <out>/dagger)')
     train.add_argument('--out', required=True, help='folder for weights, losses.json and training_curve.png')
-    train.add_argument('--epochs', type=int, default=30)
+    train.add_argument('--epochs', type=int, default=30,
+                       help='cloning epochs over the bags before any DAgger round (0: DAgger only, e.g. with --init)')
     train.add_argument('--batch-episodes', type=int, default=16)
     train.add_argument('--seed', type=int, default=0)
     train.add_argument('--window', type=int, default=25, help='ticks of truncated backpropagation through time')
@@ -219,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--dagger-epochs', type=int, default=4, help='epochs after each DAgger round')
     train.add_argument('--dagger-first-seed', type=int, default=50_000,
                        help='first DAgger seed (a later run continues where an earlier one stopped)')
+    train.add_argument('--dagger-expert-mix', type=float, nargs='*', default=[0.5, 0.25],
+                       help='share of ticks the expert drives in DAgger rounds 1, 2, ... (later rounds: 0); '
+                            'give none to let the policy drive alone from the first round')
     train.add_argument('--target-probe-weight', type=float, default=0.0,
-                       help='auxiliary loss: name the target cube from the recurrent state (0: off)')
+                       help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')
     train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)

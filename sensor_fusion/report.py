@@ -34,10 +34,15 @@ def load_records(path: Path) -> tuple[dict, list[EpisodeRecord]]:
 def run_or_load(results: Path, architecture: str, backend: str, episodes: int, ablate: Optional[str] = None,
                 first_seed: int = HELD_OUT_FIRST_SEED) -> list[EpisodeRecord]:
     from .ros.evaluate import EvalSettings, evaluate
+    from .model_card import sha256
+    from .paths import models_dir
     path = run_file(results, architecture, backend, ablate)
+    weights_sha256 = sha256(models_dir() / f'{architecture}.safetensors')
     if path.exists():
         settings, records = load_records(path)
-        if settings['episodes'] == episodes and settings['first_seed'] == first_seed:
+        # Kept only if it measured these very weights: retrained models are evaluated afresh.
+        if (settings['episodes'] == episodes and settings['first_seed'] == first_seed
+                and settings.get('weights_sha256') == weights_sha256):
             print(f'{path}: kept ({len(records)} episodes)')
             return records
     settings = EvalSettings(architecture, backend, episodes, first_seed, ablate)
@@ -45,7 +50,8 @@ def run_or_load(results: Path, architecture: str, backend: str, episodes: int, a
     records = evaluate(settings, lambda i, r: print(f'  {i + 1}/{episodes} seed={r.seed}: {r.outcome} '
                                                     f'{r.time_s:.1f} s', flush=True))
     results.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({'settings': asdict(settings), 'records': [asdict(r) for r in records]}))
+    path.write_text(json.dumps({'settings': {**asdict(settings), 'weights_sha256': weights_sha256},
+                                'records': [asdict(r) for r in records]}))
     return records
 
 

@@ -41,8 +41,11 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise WeightsError(f'{path}: not a readable safetensors file ({error})') from None
 
 
-def load_weights(model: FusionArchitecture, path: str | Path) -> dict[str, str]:
+def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool = True) -> dict[str, str]:
     """Loads ``path`` into ``model`` after checking architecture, config and every tensor shape.
+
+    ``check_config=False`` (training's ``--init`` only) accepts weights saved under another config
+    whose tensors have the same names and shapes, to fine-tune them under this one.
 
     Returns the file's metadata. Raises :class:`WeightsError` naming the file and the problem;
     ``model`` is left unchanged on any error.
@@ -51,7 +54,7 @@ def load_weights(model: FusionArchitecture, path: str | Path) -> dict[str, str]:
     if metadata.get('architecture') != model.key:
         raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
                            f'not {model.key!r}')
-    if metadata.get('config') != config_json(model):
+    if check_config and metadata.get('config') != config_json(model):
         raise WeightsError(f'{path}: weights were trained with another {type(model.config).__name__}; '
                            f'file has {metadata.get("config")}')
     try:

@@ -3,6 +3,12 @@
 It knows the target cube, every position and the ball's state. Moves above the target, descends,
 regulates the pad's normal force to the target, holds; freezes whenever the ball is in, or about to
 enter, the danger zone. Commands are tool-tip twists, like the policy's.
+
+It does not move before the instruction could have been heard (``LISTEN_S``). An expert that sets
+off toward the target at t = 0 acts on knowledge no sensor holds yet: cloned policies learned to
+average over the cubes at the start and then to continue whatever motion they were in (the
+"copycat" failure of behaviour cloning), and never learned to set off from rest once the tone had
+named the cube, which is exactly the state they were in.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ HOVER_M = 0.06             # above the cube top before descending
 MAX_SPEED_MPS = 0.2
 ALIGN_TOLERANCE_M = 0.004
 FREEZE_LOOKAHEAD_S = 0.25  # freeze this long before the ball can reach the zone
+LISTEN_S = 0.3             # hold still this long at the start: the tone (the instruction) must be heard first
 
 
 class ScriptedExpert:
@@ -36,6 +43,8 @@ class ScriptedExpert:
     def act(self, normal_force_n: float) -> np.ndarray:
         """The twist for this step, given the pad's measured normal force (N)."""
         sim, task = self.sim, self.sim.task
+        if sim.episode.time_s < LISTEN_S:
+            return np.zeros(6)
         if self.ball_threat() and normal_force_n < 0.3:
             return np.zeros(6)          # freeze; while pressing, holding the force keeps the tool still
         tip, _ = sim.tip_pose()

@@ -13,8 +13,9 @@ never showed (hovering beside a cube, pressing too lightly). So after the epochs
 ``dagger_rounds`` rounds of DAgger (Ross et al., AISTATS 2011) run the policy in the closed loop
 (:class:`.closed_loop.ClosedLoop`, the node's own ingest path), label every tick it visits with
 the privileged expert's action, add those episodes to the training set and train on. In the first
-two rounds the expert's action is executed on 50 % and 25 % of the ticks, so they stay near the
-expert's states; from the third round on the policy acts alone. DAgger seeds start at ``dagger_first_seed``, away from the
+rounds the expert's action is executed on a share of the ticks (``dagger_expert_mix``, by default
+50 % then 25 %), so they stay near the expert's states; after that the policy acts alone (a run
+that continues from earlier weights with ``--init`` passes an empty mix). DAgger seeds start at ``dagger_first_seed``, away from the
 demonstrations' and the evaluation's. DAgger episodes are written as bags (the policy's sensor
 stream, the expert's action as the command) and read back by the same loader as the
 demonstrations, so they are kept and can train later runs (``sensor-fusion train --data`` takes
@@ -61,13 +62,18 @@ class TrainConfig:
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
     dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
+    dagger_expert_mix: tuple[float, ...] = (0.5, 0.25)   # share of ticks the expert drives, per round; later rounds 0
     target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
 
     def __post_init__(self):
-        if self.epochs < 1 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
+        if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
             raise ValueError(f'bad training config: {self}')
+        if self.epochs == 0 and self.dagger_rounds == 0:
+            raise ValueError('nothing to train: epochs and dagger_rounds are both 0')
         if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
             raise ValueError(f'bad DAgger settings: {self}')
+        if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
+            raise ValueError(f'dagger_expert_mix values must be in [0, 1], got {self.dagger_expert_mix}')
 
 
 CACHE_VERSION = 1   # bump when the loader or the preprocessing changes what a cached sample holds
@@ -223,7 +229,7 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     model_config = load_config(architecture)
     model = build_architecture(architecture, model_config)
     if init_weights is not None:
-        load_weights(model, init_weights)
+        load_weights(model, init_weights, check_config=False)   # shapes are checked; the config may differ
     if hasattr(model, 'gate_mode'):
         model.gate_mode = 'all'          # clone with every encoder on; the saved config keeps the deployment mode
     preprocessor = Preprocessor(model_config.preprocess)
@@ -285,7 +291,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         loop = ClosedLoop(model_config.preprocess, control_rate_hz=config.control_rate_hz)
         rng = np.random.default_rng(config.seed)
         for round_index in range(config.dagger_rounds):
-            expert_probability = 0.5 ** (round_index + 1) if round_index < 2 else 0.0
+            mix = config.dagger_expert_mix
+            expert_probability = mix[round_index] if round_index < len(mix) else 0.0
             first = config.dagger_first_seed + round_index * config.dagger_episodes
             new, outcomes = [], collections.Counter()
             for k, seed in enumerate(range(first, first + config.dagger_episodes)):

@@ -47,3 +47,25 @@ def test_eval_command_prints_the_table_and_writes_records(tmp_path):
     assert '| nvsf_a/cpu without camera | 1 |' in run.stdout
     data = json.loads(out.read_text())
     assert data['settings']['ablate'] == 'camera' and len(data['records']) == 1
+
+
+def test_the_report_keeps_a_saved_run_only_for_the_same_weights(tmp_path, monkeypatch):
+    import sensor_fusion.ros.evaluate as evaluate_module
+    from sensor_fusion import report
+    from sensor_fusion.evaluation import EpisodeRecord
+    runs = []
+
+    def fake_evaluate(settings, on_episode=None, video=None):
+        runs.append(settings)
+        return [EpisodeRecord(100_000, 'red', 'success', 4.0, 4.2)]
+
+    monkeypatch.setattr(evaluate_module, 'evaluate', fake_evaluate)
+    report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
+    report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
+    assert len(runs) == 1                                       # the second call read the saved run
+    saved = tmp_path / 'nvsf_a-cpu.json'
+    data = json.loads(saved.read_text())
+    data['settings']['weights_sha256'] = '0' * 64               # as if measured with other weights
+    saved.write_text(json.dumps(data))
+    records = report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
+    assert len(runs) == 2 and records[0].success               # retrained weights are evaluated afresh

@@ -43,7 +43,7 @@ def test_action_shape_and_range(key):
 
 @pytest.mark.parametrize('key', KEYS)
 def test_action_is_the_shaped_head_output_and_unshaping_inverts_it(key):
-    model = build(key).eval()
+    model = build(key, action_power=3.0).eval()
     out = model(batch_for(model), model.initial_state(3))
     assert torch.allclose(out.action, out.head_output.sign() * out.head_output.abs() ** 3)
     assert torch.allclose(model.unshape_action(out.action), out.head_output, atol=1e-5)

@@ -103,6 +103,20 @@ def test_the_expert_solves_the_task(seed):
     assert episode.outcome is Outcome.SUCCESS, (episode.outcome, episode.events)
 
 
+def test_the_expert_waits_until_the_instruction_could_have_been_heard():
+    from sensor_fusion.sim.expert import LISTEN_S
+    sim = TabletopSim(SimConfig(render=False))
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(5)
+    commands = []
+    while episode.time_s < LISTEN_S + 0.05:
+        commands.append((episode.time_s, expert.act(sim.pad_force_n)))
+        sim.command_twist(commands[-1][1])
+        sim.step()
+    assert all(not c.any() for t, c in commands if t < LISTEN_S)      # still while the tone is only starting
+    assert np.linalg.norm(commands[-1][1][:3]) > 0.1                    # then sets off toward the cube
+
+
 def test_failures_are_judged():
     sim = TabletopSim(SimConfig(render=False), TaskConfig(timeout_s=0.5))
     episode = sim.reset(0)
