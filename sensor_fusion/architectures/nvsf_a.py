@@ -5,7 +5,7 @@ Per tick::
     gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
     tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
     readout   = multi-head cross-attention(query = W_q plan, keys/values = tokens)
-    plan      = GRU([readout, previous action], plan)
+    plan      = GRU([readout, previous action], plan)    previous action: zeros unless feed_back_action
     action    = shape(tanh(W_a plan))                    fine resolution near zero (base.shape_action)
 
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
