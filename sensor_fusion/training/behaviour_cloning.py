@@ -183,8 +183,8 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
         tmp = cache.with_suffix(f'.{os.getpid()}.tmp')   # concurrent trainings never share a partial file
-        save_file({**tensors, 'actions': episode.actions.contiguous(), 'target': torch.tensor(episode.target)},
-                  str(tmp))
+        # The target and its position are not cached: they come from the bag's verdict on every load.
+        save_file({**tensors, 'actions': episode.actions.contiguous()}, str(tmp))
         tmp.replace(cache)
     return episode
 
