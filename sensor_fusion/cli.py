@@ -166,7 +166,8 @@ def _train(args: argparse.Namespace) -> int:
                                dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
                                dagger_first_seed=args.dagger_first_seed,
                                dagger_expert_mix=tuple(args.dagger_expert_mix),
-                               target_probe_weight=args.target_probe_weight),
+                               target_probe_weight=args.target_probe_weight,
+                               camera_probe_weight=args.camera_probe_weight),
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
@@ -226,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
                             'give none to let the policy drive alone from the first round')
     train.add_argument('--target-probe-weight', type=float, default=0.0,
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
+    train.add_argument('--camera-probe-weight', type=float, default=0.0,
+                       help="auxiliary loss: every cube's position from the camera token (nvsf_a, nvsf_h; 0: off)")
     train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')
     train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)

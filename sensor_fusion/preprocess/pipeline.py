@@ -23,6 +23,13 @@ class PreprocessConfig:
     tactile_grid: int = 8         # taxel raster side after resampling
     tactile_scale: float = 10.0   # pressure that maps to 1.0
     max_joints: int = 8           # proprioception is zero-padded to this many joints
+    # False: the joint-velocity half of ``proprio`` stays zero. A cloned policy that sees the arm's
+    # velocity learns to continue whatever motion it is in (the expert's next command is almost
+    # always its last one) and never learns when to set off or stop: the "copycat" failure of
+    # behaviour cloning (Wen et al., NeurIPS 2020). The expert's decisions depend on positions,
+    # force, sound and the ball, not on the arm's velocity. The width stays 2 * max_joints so
+    # weights trained either way keep their shapes.
+    proprio_velocities: bool = True
 
     def __post_init__(self):
         for name in ('tactile_grid', 'max_joints'):
@@ -51,7 +58,7 @@ class FusionInputs:
     tactile: torch.Tensor   # (B, 1, G, G) scaled taxel pressures
     audio: torch.Tensor     # (B, n_mels, frames) log-mel
     events: torch.Tensor    # (B, T, C, E, E) event frames or voxel grid
-    proprio: torch.Tensor   # (B, 2 * max_joints) positions then velocities
+    proprio: torch.Tensor   # (B, 2 * max_joints) positions then velocities (zeros unless proprio_velocities)
     mask: torch.Tensor      # (B, len(MODALITIES)) bool, True = valid
 
     @property
@@ -128,7 +135,8 @@ class Preprocessor:
             if joints > c.max_joints:
                 raise ObservationError(f'{joints} joints exceed preprocess.max_joints={c.max_joints}')
             out.proprio[0, :joints] = torch.from_numpy(obs.joint_positions.astype(np.float32))
-            out.proprio[0, c.max_joints:c.max_joints + joints] = torch.from_numpy(
-                obs.joint_velocities.astype(np.float32))
+            if c.proprio_velocities:
+                out.proprio[0, c.max_joints:c.max_joints + joints] = torch.from_numpy(
+                    obs.joint_velocities.astype(np.float32))
         out.mask[0] = torch.tensor(valid)
         return out

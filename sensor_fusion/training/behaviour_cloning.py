@@ -41,6 +41,8 @@ from safetensors.torch import load_file, save_file
 from torch.utils._pytree import tree_map
 
 from ..architectures import build_architecture, load_config
+from ..architectures.encoders import SummaryEncoders
+from ..observation import MODALITIES
 from ..preprocess import FusionInputs, Preprocessor, collate
 from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig, sample_episode
 from ..sim.world import CUBE_COLOURS, JOINTS
@@ -64,6 +66,7 @@ class TrainConfig:
     dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
     dagger_expert_mix: tuple[float, ...] = (0.5, 0.25)   # share of ticks the expert drives, per round; later rounds 0
     target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
+    camera_probe_weight: float = 0.0  # auxiliary loss: say where every cube lies, from the camera token (_unroll)
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -72,6 +75,8 @@ class TrainConfig:
             raise ValueError('nothing to train: epochs and dagger_rounds are both 0')
         if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
             raise ValueError(f'bad DAgger settings: {self}')
+        if self.target_probe_weight < 0 or self.camera_probe_weight < 0:
+            raise ValueError(f'probe weights must be >= 0: {self}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
             raise ValueError(f'dagger_expert_mix values must be in [0, 1], got {self.dagger_expert_mix}')
 
@@ -85,6 +90,7 @@ class EpisodeTensors:
     actions: torch.Tensor            # (T, 6)
     target: int = -1                 # index of the episode's cube in CUBE_COLOURS (-1: unknown)
     target_xy: Optional[torch.Tensor] = None   # (2,) where that cube lies, normalised (None: unknown)
+    cubes_xy: Optional[torch.Tensor] = None    # (n_cubes, 2) where every cube lies, CUBE_COLOURS order (None: unknown)
 
 
 @dataclass
@@ -112,7 +118,7 @@ def _rows(episodes: Sequence[EpisodeTensors], t: int) -> tuple[FusionInputs, tor
 
 
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
-            probe_weight: float = 0.0) -> float:
+            probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
     ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
@@ -123,6 +129,8 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     this auxiliary loss makes the state encode the instruction while it sounds and bind it to
     what the camera sees, and, in every later window, rewards carrying forward what the incoming
     (detached) state already holds.
+
+    ``camera_probe`` adds its loss on every ``CAMERA_PROBE_STRIDE``-th tick (see :class:`CameraProbe`).
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
@@ -130,6 +138,9 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     known = (labels >= 0).float()
     where = torch.stack([e.target_xy if e.target_xy is not None else torch.zeros(2) for e in episodes])  # (B, 2)
     where_known = torch.tensor([e.target_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
+    cubes = torch.stack([e.cubes_xy if e.cubes_xy is not None else torch.zeros(len(CUBE_COLOURS), 2)
+                         for e in episodes])                                                           # (B, n, 2)
+    cubes_known = torch.tensor([e.cubes_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
     total, count = 0.0, 0.0
     for start in range(0, longest, window):
         loss = torch.zeros(())
@@ -150,6 +161,9 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
                 ce = torch.nn.functional.cross_entropy(logits, labels.clamp(min=0), reduction='none')   # (B,)
                 xy_error = ((guess_xy - where) ** 2).sum(dim=1)                    # (B,)
                 loss = loss + probe_weight * ((ce * known + xy_error * where_known) * valid).sum()
+            if camera_probe is not None and t % CAMERA_PROBE_STRIDE == 0:
+                seen = inputs.mask[:, CAMERA_INDEX].float() * valid * cubes_known                # (B,)
+                loss = loss + CAMERA_PROBE_STRIDE * (camera_probe.error(model, inputs, cubes) * seen).sum()
             ticks += float(valid.sum())
         if optimiser is not None and ticks:
             optimiser.zero_grad()
@@ -173,12 +187,13 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
             tensors = load_file(str(cache))
             result = bag_result(bag)      # reads only the verdict topic (~30 ms)
             return EpisodeTensors(FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)}),
-                                  tensors['actions'], _target_index(result), _target_xy(result))
+                                  tensors['actions'], _target_index(result), _target_xy(result), _cubes_xy(result))
         except Exception:     # a torn or foreign cache file is rebuilt, never trusted
             cache.unlink(missing_ok=True)
     samples = load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz)
     episode = episode_tensors(samples, preprocessor)
     episode.target, episode.target_xy = _target_index(samples.result), _target_xy(samples.result)
+    episode.cubes_xy = _cubes_xy(samples.result)
     if len(episode.actions):
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
@@ -187,6 +202,37 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
         save_file({**tensors, 'actions': episode.actions.contiguous()}, str(tmp))
         tmp.replace(cache)
     return episode
+
+
+CAMERA_PROBE_STRIDE = 4          # ticks between camera-probe terms: the 15 Hz camera repeats a frame ~6 ticks
+CAMERA_INDEX = MODALITIES.index('camera')
+
+
+class CameraProbe(torch.nn.Module):
+    """Trainer-only auxiliary head: every cube's table position from the camera's summary token.
+
+    Cloning alone gave the camera encoder almost no signal to localise the cubes: the action
+    loss is minimised first by descending and regulating force, and a policy that does not know
+    where the target is outputs the average horizontal command, about zero (measured: NVSF-A/H
+    went straight down and pressed the table). Supervising the camera token with the layout
+    (known from each recorded episode's seed) makes its keypoint detectors find each colour, so
+    the decoder can bind the one the tone names. It is not saved with the model.
+    """
+
+    def __init__(self, model, weight: float):
+        super().__init__()
+        encoders = getattr(model, 'encoders', None)
+        if not isinstance(encoders, SummaryEncoders) or 'camera' not in encoders.encoders:
+            raise ValueError(f'the camera probe needs an architecture with a camera summary token (nvsf_a, '
+                             f'nvsf_h); {model.key} has none: set camera_probe_weight to 0')
+        self.weight = weight
+        self.head = torch.nn.Linear(model.config.d_model, 2 * len(CUBE_COLOURS))
+
+    def error(self, model, inputs: FusionInputs, cubes: torch.Tensor) -> torch.Tensor:
+        """(B,) weighted squared error of the guessed positions against ``cubes`` (B, n, 2)."""
+        token = model.encoders.encode('camera', inputs)                                # (B, D)
+        guess = self.head(token).reshape(cubes.shape)                                   # (B, n, 2)
+        return self.weight * ((guess - cubes) ** 2).sum(dim=(1, 2))
 
 
 def _target_index(result: Optional[dict]) -> int:
@@ -199,17 +245,30 @@ CUBE_AREA_CENTRE_M = np.array([(_X0 + _X1) / 2, (_Y0 + _Y1) / 2])
 CUBE_AREA_HALF_SPAN_M = np.array([(_X1 - _X0) / 2, (_Y1 - _Y0) / 2])
 
 
-def _target_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
-    """(2,) the target cube's table position, normalised to about [-1, 1], for an episode of the
-    embedded task (its seed regenerates the layout); None for any other bag (a real robot's)."""
+def _layout(result: Optional[dict]):
+    """The embedded task's episode the bag recorded (its seed regenerates the layout); None for any
+    other bag (a real robot's, or one recorded under another task layout: never guessed)."""
     result = result or {}
     if not isinstance(result.get('seed'), int):
         return None
     episode = sample_episode(result['seed'])
-    if episode.target != result.get('target'):
-        return None                   # recorded under another task layout: do not guess
-    xy = (episode.cube_positions[episode.target] - CUBE_AREA_CENTRE_M) / CUBE_AREA_HALF_SPAN_M
-    return torch.from_numpy(xy).float()
+    return episode if episode.target == result.get('target') else None
+
+
+def _normalised_xy(position: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy((position - CUBE_AREA_CENTRE_M) / CUBE_AREA_HALF_SPAN_M).float()
+
+
+def _target_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
+    """(2,) the target cube's table position, normalised to about [-1, 1]; None when unknown."""
+    episode = _layout(result)
+    return None if episode is None else _normalised_xy(episode.cube_positions[episode.target])
+
+
+def _cubes_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
+    """(n_cubes, 2) every cube's table position in CUBE_COLOURS order, normalised; None when unknown."""
+    episode = _layout(result)
+    return None if episode is None else torch.stack([_normalised_xy(episode.cube_positions[c]) for c in CUBE_COLOURS])
 
 
 def _progress(label: str, done: int, total: int, text: str) -> None:
@@ -254,6 +313,9 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         state_size = model.initial_state(1)[0].numel()
         probe = torch.nn.Linear(state_size, len(CUBE_COLOURS) + 2)  # trainer-only: not part of the saved model
         parameters += list(probe.parameters())
+    camera_probe = CameraProbe(model, config.camera_probe_weight) if config.camera_probe_weight > 0 else None
+    if camera_probe is not None:
+        parameters += list(camera_probe.parameters())
     optimiser = torch.optim.AdamW(parameters, lr=config.learning_rate)
     result = TrainResult([], [], None)
     checkpoints = out_dir / 'checkpoints' if out_dir is not None else None
@@ -266,7 +328,7 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             by_length = sorted(train_set, key=lambda e: len(e.actions) * random.uniform(0.85, 1.15))
             batches = [by_length[i:i + config.batch_episodes] for i in range(0, len(by_length), config.batch_episodes)]
             random.shuffle(batches)
-            losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight)
+            losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe)
                       for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:

@@ -133,3 +133,14 @@ def test_more_joints_than_the_model_takes_is_a_clear_error():
     pre = Preprocessor(load_config('nvsf_a').preprocess)
     with pytest.raises(ObservationError, match='12 joints exceed preprocess.max_joints=8'):
         pre(make_observation(joint_positions=np.zeros(12), joint_velocities=np.zeros(12)))
+
+
+@pytest.mark.parametrize('with_velocities', [True, False])
+def test_joint_velocities_reach_the_model_only_when_configured(with_velocities):
+    from sensor_fusion.preprocess import PreprocessConfig
+    positions, velocities = np.linspace(-1.0, 1.0, 6), np.linspace(0.5, 3.0, 6)
+    pre = Preprocessor(PreprocessConfig(max_joints=8, proprio_velocities=with_velocities))
+    proprio = pre(make_observation(joint_positions=positions, joint_velocities=velocities)).proprio[0].numpy()
+    assert proprio.shape == (16,)       # the width does not depend on the switch: weights keep their shapes
+    np.testing.assert_allclose(proprio[:6], positions, rtol=1e-6)
+    np.testing.assert_allclose(proprio[8:14], velocities if with_velocities else 0.0, rtol=1e-6)
