@@ -75,6 +75,8 @@ class TrainConfig:
             raise ValueError('nothing to train: epochs and dagger_rounds are both 0')
         if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
             raise ValueError(f'bad DAgger settings: {self}')
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.target_probe_weight < 0 or self.camera_probe_weight < 0:
             raise ValueError(f'probe weights must be >= 0: {self}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):

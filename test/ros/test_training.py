@@ -74,6 +74,47 @@ def test_the_target_probe_knows_no_position_for_a_bag_of_another_task():
     assert _target_xy({'seed': 7, 'target': sample_episode(7).target}) is not None
 
 
+def test_the_camera_probe_learns_where_the_cubes_lie_and_is_not_saved(bags, tmp_path):
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.preprocess import Preprocessor
+    from sensor_fusion.sim.task import sample_episode
+    from sensor_fusion.sim.world import CUBE_COLOURS
+    from sensor_fusion.training.behaviour_cloning import CameraProbe, cached_episode_tensors, _cubes_xy
+    # Labels: every cube of the bag's layout, normalised like the target probe's; none without a seed.
+    layout = sample_episode(0)
+    cubes = _cubes_xy({'seed': 0, 'target': layout.target})
+    for row, colour in zip(cubes.tolist(), CUBE_COLOURS):
+        x, y = layout.cube_positions[colour]
+        assert row == pytest.approx([(x - 0.45) / 0.13, y / 0.22], abs=1e-5)
+    assert _cubes_xy(None) is None and _cubes_xy({'target': 'red'}) is None
+    # Fitting the probe alone (action loss off) on the three bags' camera frames lowers its error.
+    torch.manual_seed(0)
+    model = build_policy('nvsf_h', 'cpu').model.train()
+    preprocess = load_config('nvsf_h').preprocess
+    episodes = [cached_episode_tensors(bag, preprocess, Preprocessor(preprocess), 100.0, (96, 72)) for bag in bags]
+    inputs = [e.inputs for e in episodes]
+    labels = [e.cubes_xy for e in episodes]
+    probe = CameraProbe(model, 1.0)
+    optimiser = torch.optim.Adam([*probe.parameters(), *model.encoders.encoders['camera'].parameters()], lr=3e-3)
+
+    @torch.no_grad()
+    def error() -> float:
+        return float(sum(probe.error(model, x, y.expand(x.batch_size, -1, -1)).mean() for x, y in zip(inputs, labels)))
+
+    before = error()
+    for _ in range(60):
+        optimiser.zero_grad()
+        loss = sum(probe.error(model, x, y.expand(x.batch_size, -1, -1)).mean() for x, y in zip(inputs, labels))
+        loss.backward()
+        optimiser.step()
+    assert error() < 0.3 * before, (before, error())
+    with pytest.raises(ValueError, match='camera summary token'):
+        CameraProbe(build_policy('nvsf_c', 'cpu').model, 1.0)
+    result = train('nvsf_h', bags, tmp_path, TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34, window=8,
+                                                         camera_probe_weight=0.1), progress=False)
+    build_policy('nvsf_h', 'cpu', result.weights)          # the probe is the trainer's, not saved with the model
+
+
 def test_dagger_labels_the_policys_own_episodes_with_the_expert(bags, tmp_path):
     result = train('nvsf_a', bags, tmp_path, TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34, window=8,
                                                          dagger_rounds=1, dagger_episodes=1, dagger_epochs=1,
