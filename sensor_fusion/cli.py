@@ -167,7 +167,8 @@ def _train(args: argparse.Namespace) -> int:
                                dagger_first_seed=args.dagger_first_seed,
                                dagger_expert_mix=tuple(args.dagger_expert_mix),
                                target_probe_weight=args.target_probe_weight,
-                               camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate),
+                               camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
+                               keyframe_weight=args.keyframe_weight),
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
@@ -229,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--camera-probe-weight', type=float, default=0.0,
                        help="auxiliary loss: every cube's position from the camera token (nvsf_a, nvsf_h; 0: off)")
+    train.add_argument('--keyframe-weight', type=float, default=0.0,
+                       help="extra loss weight per unit of change of the expert's action since the previous tick "
+                            '(the ticks where it sets off or freezes; 0: off)')
     train.add_argument('--learning-rate', type=float, default=1e-3,
                        help='AdamW learning rate (lower it when continuing from --init)')
     train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')

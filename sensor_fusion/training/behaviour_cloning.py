@@ -67,6 +67,7 @@ class TrainConfig:
     dagger_expert_mix: tuple[float, ...] = (0.5, 0.25)   # share of ticks the expert drives, per round; later rounds 0
     target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
     camera_probe_weight: float = 0.0  # auxiliary loss: say where every cube lies, from the camera token (_unroll)
+    keyframe_weight: float = 0.0      # extra loss weight per unit of change of the label since the previous tick (_unroll)
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -77,7 +78,7 @@ class TrainConfig:
             raise ValueError(f'bad DAgger settings: {self}')
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.target_probe_weight < 0 or self.camera_probe_weight < 0:
+        if self.target_probe_weight < 0 or self.camera_probe_weight < 0 or self.keyframe_weight < 0:
             raise ValueError(f'probe weights must be >= 0: {self}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
             raise ValueError(f'dagger_expert_mix values must be in [0, 1], got {self.dagger_expert_mix}')
@@ -109,18 +110,27 @@ def episode_tensors(episode: EpisodeSamples, preprocessor: Preprocessor) -> Epis
     return EpisodeTensors(inputs, actions)
 
 
-def _rows(episodes: Sequence[EpisodeTensors], t: int) -> tuple[FusionInputs, torch.Tensor, torch.Tensor]:
-    """Tick ``t`` of every episode (a finished episode repeats its last tick, masked out of the loss)."""
+def _rows(episodes: Sequence[EpisodeTensors], t: int
+          ) -> tuple[FusionInputs, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Tick ``t`` of every episode (a finished episode repeats its last tick, masked out of the loss),
+    with the label of the tick before (the first tick's own label)."""
     picks = [min(t, len(e.actions) - 1) for e in episodes]
     inputs = FusionInputs(**{f.name: torch.stack([getattr(e.inputs, f.name)[i] for e, i in zip(episodes, picks)])
                              for f in fields(FusionInputs)})                 # (B, ...)
     targets = torch.stack([e.actions[i] for e, i in zip(episodes, picks)])  # (B, 6)
+    previous = torch.stack([e.actions[max(i - 1, 0)] for e, i in zip(episodes, picks)])  # (B, 6)
     valid = torch.tensor([t < len(e.actions) for e in episodes], dtype=torch.float32)   # (B,)
-    return inputs, targets, valid
+    return inputs, targets, previous, valid
+
+
+def keyframe_weights(labels_u: torch.Tensor, previous_u: torch.Tensor, k: float) -> torch.Tensor:
+    """(B,) loss weights 1 + k * |u_t - u_(t-1)| from this tick's and the previous tick's labels (B, A)."""
+    return 1.0 + k * (labels_u - previous_u).norm(dim=1)
 
 
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
-            probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None) -> float:
+            probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None,
+            keyframe_weight: float = 0.0) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
     ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
@@ -133,6 +143,14 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     (detached) state already holds.
 
     ``camera_probe`` adds its loss on every ``CAMERA_PROBE_STRIDE``-th tick (see :class:`CameraProbe`).
+
+    ``keyframe_weight`` k weighs each tick's action loss by 1 + k * |u_t - u_(t-1)| (the label's change
+    since the previous tick, head-output space): the decisions themselves. Measured on the
+    demonstrations: once the arm moves, NVSF-A names the right direction for the named cube, but at
+    the one tick where the expert sets off from rest (and where it freezes for the ball) it says
+    "stay" -- a tick per episode is nothing in the mean loss, and the arm's own motion (events,
+    wrench) predicts every later tick (keyframe-focused imitation, Wen et al., ICML 2021).
+    The reported loss stays unweighted, comparable across settings.
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
@@ -148,15 +166,17 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
         loss = torch.zeros(())
         reported, ticks = 0.0, 0.0
         for t in range(start, min(start + window, longest)):
-            inputs, targets, valid = _rows(episodes, t)
+            inputs, targets, previous, valid = _rows(episodes, t)
             out = model(inputs, state)
             state = out.state
             # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
             # holds still costs as much as a wrong direction at full speed.
-            error = out.head_output - model.unshape_action(targets)                 # (B, A)
-            action_loss = ((error ** 2).mean(dim=1) * valid).sum()
-            loss = loss + action_loss
-            reported = reported + float(action_loss.detach())
+            labels_u = model.unshape_action(targets)                                # (B, A)
+            error = out.head_output - labels_u                                      # (B, A)
+            per_row = (error ** 2).mean(dim=1) * valid                              # (B,)
+            weight = keyframe_weights(labels_u, model.unshape_action(previous), keyframe_weight)   # (B,)
+            loss = loss + (per_row * weight).sum()
+            reported = reported + float(per_row.sum().detach())
             if probe is not None and probe_weight > 0:
                 guess = probe(state[0].reshape(len(episodes), -1))                 # (B, n_cubes + 2)
                 logits, guess_xy = guess[:, :len(CUBE_COLOURS)], guess[:, len(CUBE_COLOURS):]
@@ -330,8 +350,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             by_length = sorted(train_set, key=lambda e: len(e.actions) * random.uniform(0.85, 1.15))
             batches = [by_length[i:i + config.batch_episodes] for i in range(0, len(by_length), config.batch_episodes)]
             random.shuffle(batches)
-            losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe)
-                      for batch in batches]
+            losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe,
+                              config.keyframe_weight) for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:
                 model.eval()

@@ -75,3 +75,14 @@ class _Counting:
 
     def __getattr__(self, attribute):
         return getattr(self.transform, attribute)
+
+
+def test_keyframe_weights_single_out_the_ticks_where_the_expert_changes_its_mind():
+    import torch
+    from sensor_fusion.training.behaviour_cloning import keyframe_weights
+    rest, go = torch.zeros(6), torch.tensor([0.8, -0.6, 0.0, 0.0, 0.0, 0.0])
+    labels = torch.stack([rest, go, go])             # (3, 6): still, the set-off tick, moving on
+    previous = torch.stack([rest, rest, go])
+    weights = keyframe_weights(labels, previous, 10.0)
+    assert weights.tolist() == pytest.approx([1.0, 11.0, 1.0])
+    assert keyframe_weights(labels, previous, 0.0).tolist() == [1.0, 1.0, 1.0]
