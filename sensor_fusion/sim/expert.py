@@ -9,6 +9,12 @@ off toward the target at t = 0 acts on knowledge no sensor holds yet: cloned pol
 average over the cubes at the start and then to continue whatever motion they were in (the
 "copycat" failure of behaviour cloning), and never learned to set off from rest once the tone had
 named the cube, which is exactly the state they were in.
+
+It then speeds up over ``SET_OFF_RAMP_S`` instead of jumping to full speed. With a jump, "at rest
+and the tone heard" was followed by the go command at exactly one tick per episode, a knife edge
+10 ms wide in the audio; measured on the demonstrations, the cloned NVSF-A named the right
+direction from the fifth tick of motion on but said "stay" at the set-off tick, and in closed loop
+stayed. The ramp gives a run of near-rest ticks whose commands grow from zero.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ MAX_SPEED_MPS = 0.2
 ALIGN_TOLERANCE_M = 0.004
 FREEZE_LOOKAHEAD_S = 0.25  # freeze this long before the ball can reach the zone
 LISTEN_S = 0.3             # hold still this long at the start: the tone (the instruction) must be heard first
+SET_OFF_RAMP_S = 0.4       # then scale the first motion up linearly from zero over this long
 
 
 class ScriptedExpert:
@@ -69,5 +76,6 @@ class ScriptedExpert:
         speed = np.linalg.norm(velocity)
         if speed > MAX_SPEED_MPS:
             velocity *= MAX_SPEED_MPS / speed
+        velocity *= min(1.0, (sim.episode.time_s - LISTEN_S) / SET_OFF_RAMP_S)
         twist[:3] = velocity
         return twist

@@ -104,17 +104,20 @@ def test_the_expert_solves_the_task(seed):
 
 
 def test_the_expert_waits_until_the_instruction_could_have_been_heard():
-    from sensor_fusion.sim.expert import LISTEN_S
+    from sensor_fusion.sim.expert import LISTEN_S, SET_OFF_RAMP_S
     sim = TabletopSim(SimConfig(render=False))
     expert = ScriptedExpert(sim)
     episode = sim.reset(5)
     commands = []
-    while episode.time_s < LISTEN_S + 0.05:
+    while episode.time_s < LISTEN_S + SET_OFF_RAMP_S + 0.05:
         commands.append((episode.time_s, expert.act(sim.pad_force_n)))
         sim.command_twist(commands[-1][1])
         sim.step()
     assert all(not c.any() for t, c in commands if t < LISTEN_S)      # still while the tone is only starting
-    assert np.linalg.norm(commands[-1][1][:3]) > 0.1                    # then sets off toward the cube
+    speeds = [np.linalg.norm(c[:3]) for t, c in commands if t >= LISTEN_S]
+    assert speeds[-1] > 0.1                                             # then sets off toward the cube,
+    ramp = speeds[:int(SET_OFF_RAMP_S / 0.002) - 5]
+    assert ramp[0] < 0.01 and all(b >= a - 1e-9 for a, b in zip(ramp, ramp[1:]))   # speeding up from zero
 
 
 def test_failures_are_judged():
