@@ -41,6 +41,19 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         raise WeightsError(f'{path}: not a readable safetensors file ({error})') from None
 
 
+def _same_config(saved: str | None, model: FusionArchitecture) -> bool:
+    """Whether the file's config is the model's. A file written before a config field existed lacks
+    that field; it is read with the field's default, which by rule keeps the earlier behaviour
+    (e.g. ``preprocess.proprio_velocities`` defaults to True, what every earlier model saw)."""
+    if saved == config_json(model):
+        return True
+    try:
+        completed = type(model.config).from_dict(json.loads(saved))
+    except Exception:           # unreadable, or a field this version does not know: not the same
+        return False
+    return json.dumps(dataclasses.asdict(completed), sort_keys=True) == config_json(model)
+
+
 def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool = True) -> dict[str, str]:
     """Loads ``path`` into ``model`` after checking architecture, config and every tensor shape.
 
@@ -54,7 +67,7 @@ def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool
     if metadata.get('architecture') != model.key:
         raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
                            f'not {model.key!r}')
-    if check_config and metadata.get('config') != config_json(model):
+    if check_config and not _same_config(metadata.get('config'), model):
         raise WeightsError(f'{path}: weights were trained with another {type(model.config).__name__}; '
                            f'file has {metadata.get("config")}')
     try:

@@ -86,3 +86,27 @@ def test_keyframe_weights_single_out_the_ticks_where_the_expert_changes_its_mind
     weights = keyframe_weights(labels, previous, 10.0)
     assert weights.tolist() == pytest.approx([1.0, 11.0, 1.0])
     assert keyframe_weights(labels, previous, 0.0).tolist() == [1.0, 1.0, 1.0]
+
+
+def test_weights_from_before_a_config_field_existed_load_with_its_default_and_others_are_refused(tmp_path):
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from sensor_fusion.weights import WeightsError, load_weights
+    model = build_policy('nvsf_c', 'cpu').model          # its config keeps proprio_velocities at the default, True
+    path = tmp_path / 'w.safetensors'
+    save_weights(model, path)
+    with safe_open(str(path), framework='pt') as f:
+        tensors, metadata = {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+    config = json.loads(metadata['config'])
+    del config['preprocess']['proprio_velocities']       # as written before the field existed
+    old = tmp_path / 'old.safetensors'
+    save_file(tensors, str(old), metadata={**metadata, 'config': json.dumps(config)})
+    load_weights(model, old)
+    config['preprocess']['proprio_velocities'] = False   # a real difference is still refused
+    other = tmp_path / 'other.safetensors'
+    save_file(tensors, str(other), metadata={**metadata, 'config': json.dumps(config)})
+    with pytest.raises(WeightsError, match='another NVSFCConfig'):
+        load_weights(model, other)
