@@ -79,7 +79,7 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.target_probe_weight < 0 or self.camera_probe_weight < 0 or self.keyframe_weight < 0:
-            raise ValueError(f'probe weights must be >= 0: {self}')
+            raise ValueError(f'probe and keyframe weights must be >= 0: {self}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
             raise ValueError(f'dagger_expert_mix values must be in [0, 1], got {self.dagger_expert_mix}')
 
@@ -145,12 +145,11 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     ``camera_probe`` adds its loss on every ``CAMERA_PROBE_STRIDE``-th tick (see :class:`CameraProbe`).
 
     ``keyframe_weight`` k weighs each tick's action loss by 1 + k * |u_t - u_(t-1)| (the label's change
-    since the previous tick, head-output space): the decisions themselves. Measured on the
-    demonstrations: once the arm moves, NVSF-A names the right direction for the named cube, but at
-    the one tick where the expert sets off from rest (and where it freezes for the ball) it says
-    "stay" -- a tick per episode is nothing in the mean loss, and the arm's own motion (events,
-    wrench) predicts every later tick (keyframe-focused imitation, Wen et al., ICML 2021).
-    The reported loss stays unweighted, comparable across settings.
+    since the previous tick, head-output space): the decisions themselves (keyframe-focused
+    imitation, Wen et al., ICML 2021). Measured on the demonstrations: once the arm moves, NVSF-A
+    names the right direction for the named cube, but at the one tick where the expert sets off
+    from rest it says "stay"; a tick per episode is nothing in the mean loss. (With k = 10 it still
+    said "stay" there: README, Results.) The reported loss stays unweighted, comparable across settings.
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
