@@ -110,17 +110,14 @@ def episode_tensors(episode: EpisodeSamples, preprocessor: Preprocessor) -> Epis
     return EpisodeTensors(inputs, actions)
 
 
-def _rows(episodes: Sequence[EpisodeTensors], t: int
-          ) -> tuple[FusionInputs, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Tick ``t`` of every episode (a finished episode repeats its last tick, masked out of the loss),
-    with the label of the tick before (the first tick's own label)."""
+def _rows(episodes: Sequence[EpisodeTensors], t: int) -> tuple[FusionInputs, torch.Tensor, torch.Tensor]:
+    """Tick ``t`` of every episode (a finished episode repeats its last tick, masked out of the loss)."""
     picks = [min(t, len(e.actions) - 1) for e in episodes]
     inputs = FusionInputs(**{f.name: torch.stack([getattr(e.inputs, f.name)[i] for e, i in zip(episodes, picks)])
                              for f in fields(FusionInputs)})                 # (B, ...)
     targets = torch.stack([e.actions[i] for e, i in zip(episodes, picks)])  # (B, 6)
-    previous = torch.stack([e.actions[max(i - 1, 0)] for e, i in zip(episodes, picks)])  # (B, 6)
     valid = torch.tensor([t < len(e.actions) for e in episodes], dtype=torch.float32)   # (B,)
-    return inputs, targets, previous, valid
+    return inputs, targets, valid
 
 
 def keyframe_weights(labels_u: torch.Tensor, previous_u: torch.Tensor, k: float) -> torch.Tensor:
@@ -160,21 +157,28 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     cubes = torch.stack([e.cubes_xy if e.cubes_xy is not None else torch.zeros(len(CUBE_COLOURS), 2)
                          for e in episodes])                                                           # (B, n, 2)
     cubes_known = torch.tensor([e.cubes_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
+    # Per episode, from its labels alone: computed once here, not at every tick.
+    tick_weights = None
+    if keyframe_weight > 0:
+        labels_u = [model.unshape_action(e.actions) for e in episodes]                             # (T, A) each
+        tick_weights = [keyframe_weights(u, torch.cat([u[:1], u[:-1]]), keyframe_weight) for u in labels_u]  # (T,)
     total, count = 0.0, 0.0
     for start in range(0, longest, window):
         loss = torch.zeros(())
         reported, ticks = 0.0, 0.0
         for t in range(start, min(start + window, longest)):
-            inputs, targets, previous, valid = _rows(episodes, t)
+            inputs, targets, valid = _rows(episodes, t)
             out = model(inputs, state)
             state = out.state
             # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
             # holds still costs as much as a wrong direction at full speed.
-            labels_u = model.unshape_action(targets)                                # (B, A)
-            error = out.head_output - labels_u                                      # (B, A)
+            error = out.head_output - model.unshape_action(targets)                 # (B, A)
             per_row = (error ** 2).mean(dim=1) * valid                              # (B,)
-            weight = keyframe_weights(labels_u, model.unshape_action(previous), keyframe_weight)   # (B,)
-            loss = loss + (per_row * weight).sum()
+            if tick_weights is not None:
+                per_tick = torch.stack([w[min(t, len(w) - 1)] for w in tick_weights])   # (B,)
+                loss = loss + (per_row * per_tick).sum()
+            else:
+                loss = loss + per_row.sum()
             reported = reported + float(per_row.sum().detach())
             if probe is not None and probe_weight > 0:
                 guess = probe(state[0].reshape(len(episodes), -1))                 # (B, n_cubes + 2)
