@@ -72,12 +72,12 @@ data: setup
 models: setup
 	@test -e $(DATA) || $(MAKE) data
 	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) --out out/train/nvsf_h --epochs 12 \
-	  --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --dagger-rounds 2 \
+	  --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --dagger-rounds 2 \
 	  --dagger-episodes 24 --dagger-epochs 2 --dagger-expert-mix 0.5 & \
 	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) --out out/train/nvsf_c --epochs 6 \
 	    --batch-episodes 32 --window 32 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
 	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) --out out/train/nvsf_a --epochs 30 \
-	    --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --dagger-rounds 2 \
+	    --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --dagger-rounds 2 \
 	    --dagger-episodes 24 --dagger-epochs 3 --dagger-expert-mix 0.5 && \
 	  $(PY) -m sensor_fusion train-gate --weights out/train/nvsf_a/nvsf_a.safetensors \
 	    --out out/train/nvsf_a/nvsf_a-gated.safetensors ); wait
