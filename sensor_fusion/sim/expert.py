@@ -4,11 +4,15 @@ It knows the target cube, every position and the ball's state. Moves above the t
 regulates the pad's normal force to the target, holds; freezes whenever the ball is in, or about to
 enter, the danger zone. Commands are tool-tip twists, like the policy's.
 
-It does not move before the instruction could have been heard (``LISTEN_S``). An expert that sets
-off toward the target at t = 0 acts on knowledge no sensor holds yet: cloned policies learned to
-average over the cubes at the start and then to continue whatever motion they were in (the
-"copycat" failure of behaviour cloning), and never learned to set off from rest once the tone had
-named the cube, which is exactly the state they were in.
+It does not move before the instruction has ended: it waits for the whole tone
+(``TaskConfig.tone_s``). An expert that sets off toward the target at t = 0 acts on knowledge no
+sensor holds yet: cloned policies learned to average over the cubes at the start and then to
+continue whatever motion they were in (the "copycat" failure of behaviour cloning), and never
+learned to set off from rest once the tone had named the cube, which is exactly the state they
+were in. Waiting a fixed 0.3 s into the tone was not enough either: the tone fills the policies'
+audio window (0.256 s) before that and stays, so "now go" was a hidden timer that no input shows,
+and the cloned policies never set off. The tone's end is a change every policy hears, at the tick it
+happens: silence after the tone means go.
 
 It then speeds up over ``SET_OFF_RAMP_S`` instead of jumping to full speed. With a jump, "at rest
 and the tone heard" was followed by the go command at exactly one tick per episode, a knife edge
@@ -27,7 +31,6 @@ HOVER_M = 0.06             # above the cube top before descending
 MAX_SPEED_MPS = 0.2
 ALIGN_TOLERANCE_M = 0.004
 FREEZE_LOOKAHEAD_S = 0.25  # freeze this long before the ball can reach the zone
-LISTEN_S = 0.3             # hold still this long at the start: the tone (the instruction) must be heard first
 SET_OFF_RAMP_S = 0.4       # then scale the first motion up linearly from zero over this long
 
 
@@ -38,6 +41,11 @@ class ScriptedExpert:
 
     def reset(self) -> None:
         self._push = 0.0
+
+    @property
+    def listen_s(self) -> float:
+        """Holds still this long at the start: until the tone (the instruction) has ended."""
+        return self.sim.task.tone_s
 
     def ball_threat(self) -> bool:
         sim = self.sim
@@ -50,7 +58,8 @@ class ScriptedExpert:
     def act(self, normal_force_n: float) -> np.ndarray:
         """The twist for this step, given the pad's measured normal force (N)."""
         sim, task = self.sim, self.sim.task
-        if sim.episode.time_s < LISTEN_S:
+        listen_s = self.listen_s
+        if sim.episode.time_s < listen_s:
             return np.zeros(6)
         if self.ball_threat() and normal_force_n < 0.3:
             return np.zeros(6)          # freeze; while pressing, holding the force keeps the tool still
@@ -76,6 +85,6 @@ class ScriptedExpert:
         speed = np.linalg.norm(velocity)
         if speed > MAX_SPEED_MPS:
             velocity *= MAX_SPEED_MPS / speed
-        velocity *= min(1.0, (sim.episode.time_s - LISTEN_S) / SET_OFF_RAMP_S)
+        velocity *= min(1.0, (sim.episode.time_s - listen_s) / SET_OFF_RAMP_S)
         twist[:3] = velocity
         return twist
