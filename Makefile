@@ -63,8 +63,8 @@ demo: setup
 DATA := data/expert
 data: setup
 	@test ! -e $(DATA) || { echo "$(DATA) exists: remove it to record again"; exit 1; }
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 600 & \
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 730; wait
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 900 & \
+	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 1030; wait
 
 # Trains all three from scratch (behaviour cloning with the target probe, then DAgger; NVSF-A's gate
 # by REINFORCE), two at a time, and ships them to models/ with their model cards. The shipped

@@ -145,7 +145,7 @@ def _record(args: argparse.Namespace) -> int:
 
     from .ros.recorder import record_expert
     episodes = record_expert(Path(args.out), range(args.first_seed, args.first_seed + args.episodes),
-                             render=not args.no_render)
+                             render=not args.no_render, action_noise_mps=args.action_noise)
     successes = sum(e.outcome.value == 'success' for e in episodes)
     print(f'{len(episodes)} expert episodes in {args.out}: {successes} successes')
     return 0
@@ -206,6 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument('--episodes', type=int, default=10)
     record.add_argument('--first-seed', type=int, default=0)
     record.add_argument('--no-render', action='store_true', help='physics only (no camera or events)')
+    record.add_argument('--action-noise', type=float, default=0.0, metavar='M_PER_S',
+                        help='DART: the arm executes the expert plus drifting noise of this standard deviation '
+                             'while listening and travelling; the bags keep the expert\'s command (0: off)')
     record.set_defaults(handler=_record)
     train = commands.add_parser('train', help='behaviour cloning from recorded bags')
     train.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])

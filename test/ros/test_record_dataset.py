@@ -40,10 +40,11 @@ def live_observations(seed: int, seconds: float, rate_hz: float = CONTROL_RATE_H
 
 def test_bag_round_trip_gives_the_live_alignment(tmp_path):
     sim = TabletopSim(SimConfig(render=True))
-    record_episode(sim, ScriptedExpert(sim), seed=4, path=tmp_path / 'bag', max_seconds=1.0)
+    # 1.5 s: the expert holds still while the tone sounds (1 s); the last ticks must show motion events.
+    record_episode(sim, ScriptedExpert(sim), seed=4, path=tmp_path / 'bag', max_seconds=1.5)
     loaded = load_bag(tmp_path / 'bag', PREPROCESS, JOINTS)
-    live = live_observations(4, 1.0)
-    assert len(loaded.samples) == len(live) == 100        # 1 s at the task's 100 Hz
+    live = live_observations(4, 1.5)
+    assert len(loaded.samples) == len(live) == 150        # 1.5 s at the task's 100 Hz
     for sample, expected in zip(loaded.samples, live):
         got = sample.observation
         assert got.stamp_ns == expected.stamp_ns
@@ -68,3 +69,38 @@ def test_a_bag_without_a_required_topic_is_refused_naming_it(tmp_path):
 
 def test_stamp_helper_is_shared():
     assert stamp_ns(conv.header(123_456_789_012)) == 123_456_789_012
+
+
+def test_dart_recording_moves_the_arm_but_keeps_the_experts_labels(tmp_path):
+    """While the tone sounds the expert says "stay"; with action noise the arm drifts all the same,
+    and the bag must hold the expert's zero command (the label), not the executed twist."""
+    sim = TabletopSim(SimConfig(render=True))
+    expert = ScriptedExpert(sim)
+    episode = record_episode(sim, expert, seed=4, path=tmp_path / 'noisy', max_seconds=0.8, action_noise_mps=0.08)
+    assert episode.time_s < expert.listen_s                # the whole recording is inside the tone
+    loaded = load_bag(tmp_path / 'noisy', PREPROCESS, JOINTS)
+    assert loaded.result['action_noise_mps'] == 0.08
+    assert all(not np.any(s.action) for s in loaded.samples)
+    positions = [s.observation.joint_positions for s in loaded.samples if s.observation.joint_positions is not None]
+    first, last = positions[0], positions[-1]
+    assert np.abs(last - first).max() > 0.005, 'the noise did not move the arm'
+
+
+def test_travel_noise_is_seeded_smooth_and_kept_out_of_danger():
+    from sensor_fusion.ros.recorder import TravelNoise
+    a, b = TravelNoise(0.08, seed=7), TravelNoise(0.08, seed=7)
+    path = np.array([a.step(0.002) for _ in range(20_000)])           # (T, 3), 40 s
+    assert np.array_equal(path, np.array([b.step(0.002) for _ in range(20_000)]))   # one path per seed
+    assert 0.05 < path.std() < 0.11                                    # about sigma
+    lagged = np.corrcoef(path[:-50, 0], path[50:, 0])[0, 1]             # 0.1 s apart: exp(-0.5) ~ 0.61
+    assert 0.45 < lagged < 0.75                                        # drifts for tenths of a second
+    sim = TabletopSim(SimConfig(render=False))
+    expert = ScriptedExpert(sim)
+    sim.reset(4)
+    assert a.allowed(sim, expert)                                      # listening: far from any cube, no ball
+    tip, _ = sim.tip_pose()
+    sim.episode.cube_positions[sim.episode.target] = tip[:2].copy()  # the target right below the tool
+    sim.episode.time_s = expert.listen_s + 0.1
+    assert not a.allowed(sim, expert)                                  # aligning over the target: no noise
+    with pytest.raises(ValueError):
+        TravelNoise(-1.0, seed=0)
