@@ -59,26 +59,31 @@ bench-ros: setup
 demo: setup
 	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
 
-# The training set: 260 scripted-expert episodes as MCAP bags, two recorders side by side (~7 min).
+# The training set: 260 scripted-expert episodes and 200 DART episodes (the expert's labels, the arm
+# driven with drifting noise while listening and travelling) as MCAP bags, two recorders side by
+# side (~13 min).
 DATA := data/expert
+DART := data/dart
 data: setup
 	@test ! -e $(DATA) || { echo "$(DATA) exists: remove it to record again"; exit 1; }
+	@test ! -e $(DART) || { echo "$(DART) exists: remove it to record again"; exit 1; }
 	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 900 & \
 	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 1030; wait
+	$(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 & \
+	$(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08; wait
 
-# Trains all three from scratch (behaviour cloning with the target probe, then DAgger; NVSF-A's gate
-# by REINFORCE), two at a time, and ships them to models/ with their model cards. The shipped
-# weights came from a longer chain of runs, each command in models/training_commands.json.
+# Trains all three from scratch (behaviour cloning with the target and camera probes on the
+# demonstrations and the DART episodes; NVSF-A's gate by REINFORCE), two at a time, and ships them to
+# models/ with their model cards. The shipped weights came from a longer chain of runs, each
+# command in models/training_commands.json.
 models: setup
-	@test -e $(DATA) || $(MAKE) data
-	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) --out out/train/nvsf_h --epochs 12 \
-	  --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --dagger-rounds 2 \
-	  --dagger-episodes 24 --dagger-epochs 2 --dagger-expert-mix 0.5 & \
-	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) --out out/train/nvsf_c --epochs 6 \
-	    --batch-episodes 32 --window 32 --dagger-rounds 2 --dagger-episodes 10 --dagger-epochs 2 && \
-	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) --out out/train/nvsf_a --epochs 30 \
-	    --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --dagger-rounds 2 \
-	    --dagger-episodes 24 --dagger-epochs 3 --dagger-expert-mix 0.5 && \
+	@test -e $(DATA) -a -e $(DART) || $(MAKE) data
+	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) $(DART) --out out/train/nvsf_h --epochs 12 \
+	  --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1 & \
+	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) $(DART) --out out/train/nvsf_c --epochs 6 \
+	    --batch-episodes 32 --window 32 --threads 1 && \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) --out out/train/nvsf_a --epochs 30 \
+	    --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1 && \
 	  $(PY) -m sensor_fusion train-gate --weights out/train/nvsf_a/nvsf_a.safetensors \
 	    --out out/train/nvsf_a/nvsf_a-gated.safetensors ); wait
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a-gated.safetensors \

@@ -151,6 +151,20 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_dropout(items: list[str]) -> dict[str, float]:
+    """['events=0.5', 'wrench=0.2'] -> {'events': 0.5, 'wrench': 0.2} (TrainConfig checks names and values)."""
+    probabilities = {}
+    for item in items:
+        name, sep, value = item.partition('=')
+        try:
+            probabilities[name] = float(value) if sep else float('nan')
+        except ValueError:
+            probabilities[name] = float('nan')
+        if probabilities[name] != probabilities[name]:
+            raise SystemExit(f'--modality-dropout: expected MODALITY=PROBABILITY, got {item!r}')
+    return probabilities
+
+
 def _train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -160,15 +174,19 @@ def _train(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     bags = sorted(p for folder in args.data for p in Path(folder).iterdir()
                   if p.is_dir() and not p.name.startswith('.'))
-    result = train(args.architecture, bags, Path(args.out),
-                   TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes,
-                               window=args.window, dagger_rounds=args.dagger_rounds,
-                               dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
-                               dagger_first_seed=args.dagger_first_seed,
-                               dagger_expert_mix=tuple(args.dagger_expert_mix),
-                               target_probe_weight=args.target_probe_weight,
-                               camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
-                               keyframe_weight=args.keyframe_weight),
+    try:
+        config = TrainConfig(epochs=args.epochs, seed=args.seed, batch_episodes=args.batch_episodes,
+                             window=args.window, dagger_rounds=args.dagger_rounds,
+                             dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
+                             dagger_first_seed=args.dagger_first_seed,
+                             dagger_expert_mix=tuple(args.dagger_expert_mix),
+                             target_probe_weight=args.target_probe_weight,
+                             camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
+                             keyframe_weight=args.keyframe_weight,
+                             modality_dropout=_parse_dropout(args.modality_dropout))
+    except ValueError as error:          # a bad setting: say which, without a traceback
+        raise SystemExit(f'train: {error}') from None
+    result = train(args.architecture, bags, Path(args.out), config,
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
@@ -236,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--keyframe-weight', type=float, default=0.0,
                        help="extra loss weight per unit of change of the expert's action since the previous tick "
                             '(the ticks where it sets off or freezes; 0: off)')
+    train.add_argument('--modality-dropout', nargs='*', default=[], metavar='MODALITY=P',
+                       help='per training episode, drop each named modality for the whole episode with '
+                            'probability P, as a silenced topic (e.g. events=0.5)')
     train.add_argument('--learning-rate', type=float, default=1e-3,
                        help='AdamW learning rate (lower it when continuing from --init)')
     train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')

@@ -48,6 +48,12 @@ class PreprocessConfig:
         return cls(**kwargs)
 
 
+#: The fields of :class:`FusionInputs` that carry each modality (the wrench also gives the contact features).
+MODALITY_FIELDS: dict[str, tuple[str, ...]] = {
+    'camera': ('image',), 'wrench': ('wrench', 'contact'), 'tactile': ('tactile',), 'audio': ('audio',),
+    'events': ('events',), 'proprio': ('proprio',)}
+
+
 @dataclass
 class FusionInputs:
     """A batch of preprocessed ticks. Missing modalities are zeros with ``mask`` False."""
@@ -67,6 +73,19 @@ class FusionInputs:
 
     def to(self, device: torch.device | str) -> 'FusionInputs':
         return FusionInputs(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
+    def without(self, dropped: torch.Tensor) -> 'FusionInputs':
+        """The same batch with, per row, the modalities flagged in ``dropped`` (B, len(MODALITIES)) bool
+        missing: their data zeros and their mask False, exactly as the preprocessor leaves a modality
+        that did not arrive (a silenced topic)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        for index, name in enumerate(MODALITIES):
+            rows = dropped[:, index]
+            if rows.any():
+                for field_name in MODALITY_FIELDS[name]:
+                    keep = (~rows).to(values[field_name].dtype).reshape(-1, *([1] * (values[field_name].dim() - 1)))
+                    values[field_name] = values[field_name] * keep
+        return FusionInputs(**{**values, 'mask': values['mask'] & ~dropped})
 
     def with_mask(self, mask: torch.Tensor) -> 'FusionInputs':
         """Same data with another validity mask (used to ablate a modality)."""

@@ -110,3 +110,18 @@ def test_weights_from_before_a_config_field_existed_load_with_its_default_and_ot
     save_file(tensors, str(other), metadata={**metadata, 'config': json.dumps(config)})
     with pytest.raises(WeightsError, match='another NVSFCConfig'):
         load_weights(model, other)
+
+
+def test_modality_dropout_is_validated_and_drawn_per_episode():
+    from sensor_fusion.observation import MODALITIES
+    from sensor_fusion.training.behaviour_cloning import TrainConfig, _draw_dropout
+    with pytest.raises(ValueError, match='modality_dropout'):
+        TrainConfig(modality_dropout={'sonar': 0.5})
+    with pytest.raises(ValueError, match='modality_dropout'):
+        TrainConfig(modality_dropout={'events': 1.0})      # always missing: nothing would be learned from it
+    assert _draw_dropout({}, 4) is None and _draw_dropout({'events': 0.0}, 4) is None
+    torch.manual_seed(0)
+    drawn = _draw_dropout({'events': 0.5}, 4000)                                 # (B, M)
+    assert drawn.shape == (4000, len(MODALITIES))
+    assert abs(drawn[:, MODALITIES.index('events')].float().mean() - 0.5) < 0.05
+    assert not drawn[:, [i for i, m in enumerate(MODALITIES) if m != 'events']].any()

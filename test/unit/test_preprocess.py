@@ -58,6 +58,23 @@ def test_missing_modalities_are_zero_and_masked(key):
     assert all(torch.isfinite(getattr(inputs, f)).all() for f in ('image', 'wrench', 'audio', 'events'))
 
 
+@pytest.mark.parametrize('key', ARCHITECTURES.keys())
+def test_dropping_a_modality_in_training_equals_it_not_arriving(key):
+    """Modality dropout (training) must give the model exactly what a silenced topic gives it."""
+    from sensor_fusion.preprocess import collate
+    pre = Preprocessor(load_config(key).preprocess)
+    full = collate([pre(make_observation()), pre(make_observation())])
+    dropped = torch.zeros(2, len(MODALITIES), dtype=torch.bool)
+    dropped[0, MODALITIES.index('events')] = dropped[0, MODALITIES.index('wrench')] = True
+    dropped[1, MODALITIES.index('camera')] = True
+    got = full.without(dropped)
+    silenced = [pre(make_observation(events=None, wrench=None)), pre(make_observation(rgb=None))]
+    for row, expected in enumerate(silenced):
+        for name in ('image', 'wrench', 'contact', 'tactile', 'audio', 'events', 'proprio', 'mask'):
+            assert torch.equal(getattr(got, name)[row], getattr(expected, name)[0]), (row, name)
+    assert full.mask.all() and full.events.abs().sum() > 0       # the original batch is untouched
+
+
 def test_camera_is_resized_and_scaled_to_unit_range():
     white = np.full((96, 128, 3), 255, np.uint8)
     out = CameraTransform(16)(white)
