@@ -183,14 +183,16 @@ def _train(args: argparse.Namespace) -> int:
                              target_probe_weight=args.target_probe_weight,
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight,
-                             modality_dropout=_parse_dropout(args.modality_dropout))
+                             modality_dropout=_parse_dropout(args.modality_dropout),
+                             camera_pretrain_epochs=args.camera_pretrain_epochs)
     except ValueError as error:          # a bad setting: say which, without a traceback
         raise SystemExit(f'train: {error}') from None
     result = train(args.architecture, bags, Path(args.out), config,
                    init_weights=Path(args.init) if args.init else None)
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
-          + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else ''))
+          + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else '')
+          + (f'; camera localisation R^2 {result.camera_localisation[-1]:.3f}' if result.camera_localisation else ''))
     return 0
 
 
@@ -254,6 +256,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--keyframe-weight', type=float, default=0.0,
                        help="extra loss weight per unit of change of the expert's action since the previous tick "
                             '(the ticks where it sets off or freezes; 0: off)')
+    train.add_argument('--camera-pretrain-epochs', type=int, default=0,
+                       help='before cloning, epochs in which the camera encoder learns where every cube lies from '
+                            'single frames (needs --camera-probe-weight; nvsf_a, nvsf_h)')
     train.add_argument('--modality-dropout', nargs='*', default=[], metavar='MODALITY=P',
                        help='per training episode, drop each named modality for the whole episode with '
                             'probability P, as a silenced topic (e.g. events=0.5)')

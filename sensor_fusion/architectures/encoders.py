@@ -54,11 +54,20 @@ class CameraKeypointEncoder(nn.Module):
     3K numbers go through a small MLP. An MLP on the raw pixels had to learn every position of
     every cube separately from a few hundred layouts and never found the target; keypoints give
     positions directly, and the policy's attention can pick the one the tone named.
+
+    ``sharpness`` multiplies the maps before the softmax. A softmax over the S*S pixels of a map a
+    fresh detector makes is nearly flat, so every keypoint sits near the image centre and the
+    gradient that would move it toward a cube is ~1/(S*S) of a pixel's: measured, with sharpness 1
+    a readout of the token explained at most 23 % of the cubes' positions on held-out frames
+    (R^2 0.23, even with the encoder trained for it alone), with 10 it reached 0.95 in 8 epochs.
+    The peak is reported unscaled.
     """
 
-    def __init__(self, size: int, d_model: int, hidden: int = 16, keypoints: int = 8):
+    def __init__(self, size: int, d_model: int, hidden: int = 16, keypoints: int = 8, sharpness: float = 1.0):
         super().__init__()
-        self.size = size
+        if not sharpness > 0:
+            raise ValueError(f'camera keypoint sharpness must be > 0, got {sharpness}')
+        self.size, self.sharpness = size, sharpness
         self.detect = nn.Sequential(nn.Conv2d(3, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, keypoints, 1))
         coords = torch.linspace(-1.0, 1.0, size)
         grid_y, grid_x = torch.meshgrid(coords, coords, indexing='ij')                # (S, S) each
@@ -69,7 +78,7 @@ class CameraKeypointEncoder(nn.Module):
     def forward(self, flat_image: torch.Tensor) -> torch.Tensor:
         image = flat_image.reshape(-1, 3, self.size, self.size)                       # (R, 3, S, S)
         maps = self.detect(image).flatten(2)                                           # (R, K, S*S)
-        weights = torch.softmax(maps, dim=2)
+        weights = torch.softmax(self.sharpness * maps, dim=2)
         x = (weights * self.grid_x).sum(dim=2)                                         # (R, K) in [-1, 1]
         y = (weights * self.grid_y).sum(dim=2)                                         # (R, K)
         peak = maps.amax(dim=2)                                                        # (R, K)
@@ -84,12 +93,13 @@ class CameraKeypointEncoder(nn.Module):
 class SummaryEncoders(nn.Module):
     """One small encoder per modality: flat features -> a (B, d_model) token (an MLP; keypoints for the camera)."""
 
-    def __init__(self, pre: PreprocessConfig, modalities: tuple[str, ...], d_model: int):
+    def __init__(self, pre: PreprocessConfig, modalities: tuple[str, ...], d_model: int,
+                 camera_sharpness: float = 1.0):
         super().__init__()
         sizes = summary_feature_sizes(pre)
         self.modalities = modalities
         self.encoders = nn.ModuleDict({
-            m: CameraKeypointEncoder(pre.camera.size, d_model) if m == 'camera'
+            m: CameraKeypointEncoder(pre.camera.size, d_model, sharpness=camera_sharpness) if m == 'camera'
             else nn.Sequential(nn.Linear(sizes[m], d_model), nn.ReLU(), nn.Linear(d_model, d_model))
             for m in modalities})
 

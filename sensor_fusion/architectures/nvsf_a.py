@@ -44,6 +44,7 @@ class NVSFAConfig(ArchitectureConfig):
     gate_mode: str = 'threshold'  # default gate mode at deployment; see the module docstring
     feed_back_action: bool = True  # False: the plan is not fed its previous action (zeros in its place; see forward)
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
+    camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
 
     def __post_init__(self):
         super().__post_init__()
@@ -63,7 +64,7 @@ class NVSFActionPerception(FusionArchitecture):
     def __init__(self, config: NVSFAConfig):
         super().__init__(config)
         c, d = config, config.d_model
-        self.encoders = SummaryEncoders(c.preprocess, MODALITIES, d)
+        self.encoders = SummaryEncoders(c.preprocess, MODALITIES, d, c.camera_keypoint_sharpness)
         self.modality_embedding = nn.Parameter(torch.zeros(len(MODALITIES), d))
         nn.init.normal_(self.modality_embedding, std=0.02)
         self.gate = nn.Linear(c.d_plan + c.action_dim, len(MODALITIES))

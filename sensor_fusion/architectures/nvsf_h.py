@@ -41,6 +41,7 @@ class NVSFHConfig(ArchitectureConfig):
     snn_out: int = 32           # output LIF neurons per patch; their spike counts are the patch feature
     snn_beta: float = 0.8       # LIF voltage decay per step (Loihi dv = round((1 - beta) * 4096))
     snn_threshold: float = 1.0  # LIF firing threshold
+    camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
 
     def __post_init__(self):
         super().__post_init__()
@@ -67,7 +68,7 @@ class NVSFHybrid(FusionArchitecture):
         super().__init__(config)
         c, d, ev = config, config.d_model, config.preprocess.events
         self.n_patches = (ev.grid // c.event_patch) ** 2
-        self.encoders = SummaryEncoders(c.preprocess, GLOBAL_MODALITIES, d)
+        self.encoders = SummaryEncoders(c.preprocess, GLOBAL_MODALITIES, d, c.camera_keypoint_sharpness)
         self.snn = SpikingPatchNet(2 * c.event_patch ** 2, c.snn_hidden, c.snn_out, c.snn_beta, c.snn_threshold)
         self.patch_embed = nn.Linear(c.snn_out, d)
         self.patch_position = nn.Parameter(torch.zeros(self.n_patches, d))

@@ -125,3 +125,48 @@ def test_modality_dropout_is_validated_and_drawn_per_episode():
     assert drawn.shape == (4000, len(MODALITIES))
     assert abs(drawn[:, MODALITIES.index('events')].float().mean() - 0.5) < 0.05
     assert not drawn[:, [i for i, m in enumerate(MODALITIES) if m != 'events']].any()
+
+
+def _blob_episodes(n_episodes: int, frames: int, size: int = 32, seed: int = 0):
+    """Episodes whose camera frames show three 2x2 coloured blobs on a beige table, with the blobs'
+    positions (normalised) as the cube layout: a synthetic stand-in for the embedded task's frames."""
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.preprocess import Preprocessor
+    from sensor_fusion.training.behaviour_cloning import EpisodeTensors
+    rng = np.random.default_rng(seed)
+    colours = torch.tensor([[0.8, -0.8, -0.8], [-0.8, 0.8, -0.8], [-0.8, -0.8, 0.8]])     # red, green, blue in [-1, 1]
+    episodes = []
+    for _ in range(n_episodes):
+        inputs = Preprocessor(load_config('nvsf_a').preprocess).empty(frames * 10)
+        inputs.image[:] = torch.tensor([0.4, 0.3, 0.2])[:, None, None]
+        inputs.mask[:, 0] = True
+        cells = rng.choice((size // 2 - 2) ** 2, 3, replace=False)
+        cubes = []
+        for colour, cell in zip(colours, cells):
+            row, col = 2 + 2 * (cell // (size // 2 - 2)), 2 + 2 * (cell % (size // 2 - 2))
+            inputs.image[:, :, row:row + 2, col:col + 2] = colour[:, None, None]
+            cubes.append([col / size * 2 - 1, row / size * 2 - 1])
+        episodes.append(EpisodeTensors(inputs, torch.zeros(frames * 10, 6), 0, None, torch.tensor(cubes)))
+    return episodes
+
+
+def test_camera_pretraining_learns_where_the_cubes_lie_once_the_keypoints_are_sharp():
+    """Held-out R^2 of every blob's position after 15 epochs: the keypoint softmax must be sharpened
+    (at sharpness 1 the keypoints sit at the image centre and barely move: measured R^2 0.02)."""
+    from sensor_fusion.architectures import build_architecture, load_config
+    from sensor_fusion.training.behaviour_cloning import CameraProbe, pretrain_camera
+    episodes = _blob_episodes(1200, 1)                    # one frame each: 1000 layouts to learn from, 200 held out
+    scores = {}
+    for sharpness in (10.0, 1.0):
+        torch.manual_seed(0)
+        model = build_architecture('nvsf_a', load_config('nvsf_a', overrides={'camera_keypoint_sharpness': sharpness}))
+        scores[sharpness] = pretrain_camera(model, CameraProbe(model, 1.0), episodes[:1000], episodes[1000:], 15, 3e-3,
+                                            progress=False)[-1]
+    assert scores[10.0] > 0.9 and scores[1.0] < 0.3, scores
+
+
+def test_camera_pretraining_needs_the_camera_probe():
+    from sensor_fusion.training.behaviour_cloning import TrainConfig
+    with pytest.raises(ValueError, match='camera_probe_weight'):
+        TrainConfig(camera_pretrain_epochs=3)
+    TrainConfig(camera_pretrain_epochs=3, camera_probe_weight=0.1)
