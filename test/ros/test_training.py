@@ -7,13 +7,15 @@ from sensor_fusion.policy import build_policy
 from sensor_fusion.ros.recorder import record_episode
 from sensor_fusion.sim.expert import ScriptedExpert
 from sensor_fusion.sim.simulator import SimConfig, TabletopSim
+from sensor_fusion.sim.task import TaskConfig
 from sensor_fusion.training.behaviour_cloning import TrainConfig, train
 
 
 @pytest.fixture(scope='module')
 def bags(tmp_path_factory):
     folder = tmp_path_factory.mktemp('bags')
-    sim = TabletopSim(SimConfig(render=True))
+    # A 0.3 s tone: the expert holds still until the tone ends, and these 1.2 s episodes must move.
+    sim = TabletopSim(SimConfig(render=True), TaskConfig(tone_s=0.3))
     expert = ScriptedExpert(sim)
     paths = []
     for seed in range(3):
@@ -24,10 +26,10 @@ def bags(tmp_path_factory):
 
 @pytest.mark.parametrize('architecture', ['nvsf_a', 'nvsf_c', 'nvsf_h'])
 def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architecture):
-    result = train(architecture, bags, tmp_path, TrainConfig(epochs=4, batch_episodes=2, val_fraction=0.34, window=8),
+    result = train(architecture, bags, tmp_path, TrainConfig(epochs=6, batch_episodes=2, val_fraction=0.34, window=8),
                    progress=False)
     assert result.train_losses[-1] < 0.8 * result.train_losses[0], result.train_losses
-    assert len(result.val_losses) == 4 and all(np.isfinite(result.val_losses))
+    assert len(result.val_losses) == 6 and all(np.isfinite(result.val_losses))
     policy = build_policy(architecture, 'cpu', result.weights)          # what fusion_node's configure does
     assert (tmp_path / 'training_curve.png').stat().st_size > 0
     if architecture == 'nvsf_a':
