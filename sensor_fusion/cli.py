@@ -144,6 +144,8 @@ def _record(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .ros.recorder import record_expert
+    if not args.action_noise >= 0:
+        raise SystemExit(f'record: --action-noise must be >= 0 m/s, got {args.action_noise}')
     episodes = record_expert(Path(args.out), range(args.first_seed, args.first_seed + args.episodes),
                              render=not args.no_render, action_noise_mps=args.action_noise)
     successes = sum(e.outcome.value == 'success' for e in episodes)
