@@ -10,9 +10,9 @@ the expert's twist plus slowly varying noise (:class:`TravelNoise`), and the bag
 own twist, the label, for the state the noise led to. Measured on clean demonstrations, the cloned
 policies read when to set off and where to go off the arm's own motion (the copycat failure: in
 closed loop, from rest, they stayed, or kept the direction they happened to start in). With the
-noise the arm's motion and the label disagree, so the motion stops being the answer; the policy has
-to take the direction from the camera and the tone, and the episodes show the recoveries that
-a policy's own errors need.
+noise the arm's motion and the label disagree, so the motion is a worse answer, and the episodes
+show the recoveries that a policy's own errors need. (Measured: at 0.08 m/s it was not enough; the
+policies still took their direction from their own motion. README, Results.)
 """
 from __future__ import annotations
 
