@@ -65,12 +65,13 @@ demo: setup
 DATA := data/expert
 DART := data/dart
 data: setup
-	@test ! -e $(DATA) || { echo "$(DATA) exists: remove it to record again"; exit 1; }
-	@test ! -e $(DART) || { echo "$(DART) exists: remove it to record again"; exit 1; }
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 900 & \
-	$(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 1030; wait
-	$(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 & \
-	$(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08; wait
+	@# Each folder is recorded only when absent, so an interrupted `make data` resumes with the other.
+	@if [ -e $(DATA) ]; then echo "$(DATA) exists: kept (remove it to record again)"; else \
+	  $(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 900 & \
+	  $(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 1030; wait; fi
+	@if [ -e $(DART) ]; then echo "$(DART) exists: kept (remove it to record again)"; else \
+	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 & \
+	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08; wait; fi
 
 # Trains all three from scratch (behaviour cloning with the target and camera probes on the
 # demonstrations and the DART episodes; NVSF-A's gate by REINFORCE), two at a time, and ships them to
