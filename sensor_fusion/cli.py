@@ -159,11 +159,11 @@ def _parse_dropout(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition('=')
         try:
-            probabilities[name] = float(value) if sep else float('nan')
+            if not sep:
+                raise ValueError(item)
+            probabilities[name] = float(value)
         except ValueError:
-            probabilities[name] = float('nan')
-        if probabilities[name] != probabilities[name]:
-            raise SystemExit(f'--modality-dropout: expected MODALITY=PROBABILITY, got {item!r}')
+            raise SystemExit(f'--modality-dropout: expected MODALITY=PROBABILITY, got {item!r}') from None
     return probabilities
 
 
