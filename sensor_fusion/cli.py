@@ -186,7 +186,7 @@ def _train(args: argparse.Namespace) -> int:
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight,
                              modality_dropout=_parse_dropout(args.modality_dropout),
-                             camera_pretrain_epochs=args.camera_pretrain_epochs)
+                             camera_pretrain_epochs=args.camera_pretrain_epochs, goal_weight=args.goal_weight)
     except ValueError as error:          # a bad setting: say which, without a traceback
         raise SystemExit(f'train: {error}') from None
     result = train(args.architecture, bags, Path(args.out), config,
@@ -260,13 +260,18 @@ def main(argv: list[str] | None = None) -> int:
                             '(the ticks where it sets off or freezes; 0: off)')
     train.add_argument('--camera-pretrain-epochs', type=int, default=0,
                        help='before cloning, epochs in which the camera encoder learns where every cube lies from '
-                            'single frames (needs --camera-probe-weight; nvsf_a, nvsf_h)')
+                            'single frames (needs --camera-probe-weight or --goal-weight; nvsf_a, nvsf_h)')
+    train.add_argument('--goal-weight', type=float, default=0.0,
+                       help="supervises NVSF-A's goal pathway (goal_pathway: true in its config): the instruction, "
+                            'where each cube and the tool are, and the goal (0: off)')
     train.add_argument('--modality-dropout', nargs='*', default=[], metavar='MODALITY=P',
                        help='per training episode, drop each named modality for the whole episode with '
                             'probability P, as a silenced topic (e.g. events=0.5)')
     train.add_argument('--learning-rate', type=float, default=1e-3,
                        help='AdamW learning rate (lower it when continuing from --init)')
-    train.add_argument('--init', default=None, help='continue from these weights instead of a fresh initialisation')
+    train.add_argument('--init', default=None,
+                       help='continue from these weights instead of a fresh initialisation: every tensor whose name '
+                            'and shape the model shares (the rest, e.g. a new pathway, start fresh and are listed)')
     train.add_argument('--threads', type=int, default=1, help='torch threads (1: two trainings share 2 cores)')
     train.set_defaults(handler=_train)
     evaluation = commands.add_parser('eval', help='closed-loop episodes over ROS 2 (sim_node + fusion_node processes)')

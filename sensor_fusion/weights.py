@@ -87,3 +87,28 @@ def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool
             raise WeightsError(f'{path}: tensor {name} contains NaN or inf')
     model.load_state_dict(tensors, strict=True)
     return metadata
+
+
+def load_matching_weights(model: FusionArchitecture, path: str | Path) -> list[str]:
+    """Training's ``--init``: loads every tensor of ``path`` whose name and shape ``model`` shares,
+    whatever config it was saved under, and returns the names of the model's tensors left as
+    initialised (a part the earlier model lacked, e.g. NVSF-A's goal pathway). Raises
+    :class:`WeightsError` for another architecture, an unreadable file, a NaN, or no tensor in common."""
+    metadata = read_metadata(path)
+    if metadata.get('architecture') != model.key:
+        raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
+                           f'not {model.key!r}')
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as error:
+        raise WeightsError(f'{path}: cannot read tensors ({error})') from None
+    expected = model.state_dict()
+    shared = {name: t for name, t in tensors.items() if name in expected and t.shape == expected[name].shape}
+    if not shared:
+        raise WeightsError(f'{path}: no tensor shares a name and shape with the model')
+    for name, tensor in shared.items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f'{path}: tensor {name} contains NaN or inf')
+    model.load_state_dict(shared, strict=False)
+    return sorted(set(expected) - set(shared))

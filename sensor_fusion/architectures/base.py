@@ -69,6 +69,10 @@ class PolicyOutput:
     cost: ComputeCost                            # operations spent on this batch
     gate_log_prob: Optional[torch.Tensor] = None  # (B,) NVSF-A: log-probability of the sampled gate
     gate: Optional[torch.Tensor] = None           # (B, n_modalities) NVSF-A: encoders that ran
+    # NVSF-A with goal_pathway: the quantities it commands from, for the trainer's supervision:
+    # 'instruction' (B, K) logits of which candidate the instruction names, 'candidates' (B, K, 2)
+    # where each lies (table plane), 'tool' (B, 2) where the tool is, 'goal' (B, 2).
+    goal: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class FusionArchitecture(nn.Module):

@@ -8,6 +8,21 @@ Per tick::
     plan      = GRU([readout, previous action], plan)    previous action: zeros unless feed_back_action
     action    = shape(tanh(W_a plan))                    fine resolution near zero (base.shape_action)
 
+With ``goal_pathway`` the plan does not have to compute the direction to the goal itself::
+
+    candidates = W_c camera token                         (K, 2): where each object lies on the table
+    tool       = MLP(joint positions)                     (2,): where the tool is over the table
+    goal       = softmax(W_i plan) . candidates           the one the instruction (remembered in the plan) names
+    action     = shape(tanh(MLP([plan, goal - tool])))
+
+Candidates and tool are carried in the state and renewed only when their sensor ran, so a
+skipped camera keeps the last sighting. The trainer supervises the four quantities (``PolicyOutput.goal``);
+the head reads ``goal - tool`` detached, so the action loss cannot bend what they mean.
+Measured before it (behaviour cloning, no pathway): a linear readout of the plan named the
+target's colour in 30 of 30 held-out episodes at the end of the tone and explained 70 % of the
+target's position, yet from rest the policy commanded 1 % of the expert's horizontal speed at a
+cosine of +0.25 to the expert's direction: the head never learned the subtraction.
+
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
 save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
 (deployment: run encoder m when p_m > gate_threshold), ``sample`` (Bernoulli, for the
@@ -45,10 +60,12 @@ class NVSFAConfig(ArchitectureConfig):
     feed_back_action: bool = True  # False: the plan is not fed its previous action (zeros in its place; see forward)
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
+    goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
+    goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
 
     def __post_init__(self):
         super().__post_init__()
-        require_positive(self, 'd_model', 'd_plan', 'n_heads')
+        require_positive(self, 'd_model', 'd_plan', 'n_heads', 'goal_candidates')
         require_divisible(self, 'd_model', 'n_heads')
         if self.gate_mode not in GATE_MODES:
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
@@ -72,7 +89,13 @@ class NVSFActionPerception(FusionArchitecture):
         self.query = nn.Linear(c.d_plan, d)
         self.value = nn.Linear(d, d)
         self.core = nn.GRUCell(d + c.action_dim, c.d_plan)
-        self.head = nn.Linear(c.d_plan, c.action_dim)
+        if c.goal_pathway:
+            self.candidate_locator = nn.Linear(d, 2 * c.goal_candidates)
+            self.tool_locator = nn.Sequential(nn.Linear(2 * c.preprocess.max_joints, d), nn.ReLU(), nn.Linear(d, 2))
+            self.instruction = nn.Linear(c.d_plan, c.goal_candidates)
+            self.head = nn.Sequential(nn.Linear(c.d_plan + 2, c.d_plan), nn.ReLU(), nn.Linear(c.d_plan, c.action_dim))
+        else:
+            self.head = nn.Linear(c.d_plan, c.action_dim)
         self.gate_mode = c.gate_mode
 
     @property
@@ -87,8 +110,12 @@ class NVSFActionPerception(FusionArchitecture):
 
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
         c = self.config
-        return (torch.zeros(batch_size, c.d_plan, device=device),        # plan
-                torch.zeros(batch_size, c.action_dim, device=device))    # previous action
+        state = (torch.zeros(batch_size, c.d_plan, device=device),        # plan
+                 torch.zeros(batch_size, c.action_dim, device=device))    # previous action
+        if c.goal_pathway:
+            state += (torch.zeros(batch_size, c.goal_candidates, 2, device=device),   # last candidate positions
+                      torch.zeros(batch_size, 2, device=device))                       # last tool position
+        return state
 
     def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities)."""
@@ -109,7 +136,7 @@ class NVSFActionPerception(FusionArchitecture):
 
         Deterministic modes only: in ``sample`` mode the draw happens inside ``forward``.
         """
-        plan, previous_action = state
+        plan, previous_action = state[:2]
         if self.gate_mode == 'sample' or plan.shape[0] != 1:
             return None
         everything = torch.ones(1, len(MODALITIES), dtype=torch.bool, device=plan.device)
@@ -117,11 +144,13 @@ class NVSFActionPerception(FusionArchitecture):
         return tuple(gate[0].tolist())
 
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
-        plan, previous_action = state
+        plan, previous_action = state[:2]
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
         gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
         tokens, encoder_macs = self.encode_gated(inputs, gate)                  # (B, M, D)
+        if self.config.goal_pathway:
+            located, goal_macs = self._locate(inputs, gate, tokens, state[2], state[3])
         tokens = tokens + self.modality_embedding
         h = self.config.n_heads
         m = tokens.shape[1]
@@ -133,7 +162,17 @@ class NVSFActionPerception(FusionArchitecture):
         weights = torch.nan_to_num(weights, nan=0.0)                            # no encoder ran: empty readout
         readout = (weights @ values).reshape(b, d)                              # (B, D)
         plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
-        head_output = torch.tanh(self.head(plan))                               # (B, A)
+        goal = {}
+        if self.config.goal_pathway:
+            candidates, tool = located
+            instruction = self.instruction(plan)                                # (B, K)
+            goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)   # (B, 2)
+            goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
+            head_input = torch.cat([plan, (goal_xy - tool).detach()], dim=1)   # (B, P + 2)
+            encoder_macs += goal_macs
+        else:
+            head_input = plan
+        head_output = torch.tanh(self.head(head_input))                         # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out
@@ -141,9 +180,22 @@ class NVSFActionPerception(FusionArchitecture):
         # succeeded). Without it, the plan must come from the senses. Zeros keep the shapes, so
         # weights trained either way fine-tune into the other.
         fed_back = head_output if self.config.feed_back_action else torch.zeros_like(head_output)
+        next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ())
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
-                            state=(plan, fed_back), cost=cost,
-                            gate_log_prob=gate_log_prob, gate=gate)
+                            state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=gate, goal=goal)
+
+    def _locate(self, inputs: FusionInputs, gate: torch.Tensor, tokens: torch.Tensor, last_candidates: torch.Tensor,
+                last_tool: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
+        """Goal pathway: ((B, K, 2) candidate positions, (B, 2) tool position), each renewed only on the
+        rows whose sensor ran this tick (camera, proprioception), and the MACs spent."""
+        b = inputs.batch_size
+        seen = gate[:, MODALITIES.index('camera')]                              # (B,)
+        felt = gate[:, MODALITIES.index('proprio')]                             # (B,)
+        candidates = self.candidate_locator(tokens[:, MODALITIES.index('camera')]).view(b, -1, 2)   # (B, K, 2)
+        candidates = torch.where(seen[:, None, None], candidates, last_candidates)
+        tool = torch.where(felt[:, None], self.tool_locator(inputs.proprio), last_tool)             # (B, 2)
+        macs = linear_macs(self.candidate_locator, int(seen.sum())) + linear_macs(self.tool_locator, int(felt.sum()))
+        return (candidates, tool), macs
 
     def encode_gated(self, inputs: FusionInputs, gate: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Runs only the gated-on encoders, only on the rows that asked; (B, M, D) tokens and their MACs."""
@@ -167,9 +219,10 @@ class NVSFActionPerception(FusionArchitecture):
         return tokens, encoder_macs
 
     def _fixed_macs(self, b: int) -> int:
-        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head."""
+        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head (and the instruction)."""
         m, d, c = len(MODALITIES), self.config.d_model, self.config
         gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
         attention = 2 * b * m * d
+        goal = linear_macs(self.instruction, b) if c.goal_pathway else 0
         return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
-                + attention + gru + linear_macs(self.head, b))
+                + attention + gru + linear_macs(self.head, b) + goal)

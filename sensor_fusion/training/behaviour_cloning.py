@@ -46,7 +46,7 @@ from ..observation import MODALITIES
 from ..preprocess import FusionInputs, Preprocessor, collate
 from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig, sample_episode
 from ..sim.world import CUBE_COLOURS, JOINTS
-from ..weights import load_weights, save_weights
+from ..weights import load_matching_weights, save_weights
 from .dataset import EpisodeSamples, bag_result, load_bag
 
 
@@ -77,6 +77,7 @@ class TrainConfig:
     # nothing moving, it had no direction (cosine +0.07 driving itself).
     modality_dropout: dict = field(default_factory=dict)
     camera_pretrain_epochs: int = 0   # before cloning: the camera encoder learns where the cubes lie from single frames
+    goal_weight: float = 0.0          # NVSF-A goal_pathway: supervision of the instruction, cubes, tool and goal (_unroll)
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -87,11 +88,13 @@ class TrainConfig:
             raise ValueError(f'bad DAgger settings: {self}')
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.target_probe_weight < 0 or self.camera_probe_weight < 0 or self.keyframe_weight < 0:
-            raise ValueError(f'probe and keyframe weights must be >= 0: {self}')
-        if self.camera_pretrain_epochs < 0 or (self.camera_pretrain_epochs and not self.camera_probe_weight > 0):
-            raise ValueError('camera_pretrain_epochs needs camera_probe_weight > 0 (the probe is its head), '
-                             f'got {self.camera_pretrain_epochs} epochs with weight {self.camera_probe_weight}')
+        if min(self.target_probe_weight, self.camera_probe_weight, self.keyframe_weight, self.goal_weight) < 0:
+            raise ValueError(f'probe, keyframe and goal weights must be >= 0: {self}')
+        if self.camera_pretrain_epochs < 0 or (self.camera_pretrain_epochs and not self.camera_probe_weight > 0
+                                               and not self.goal_weight > 0):
+            raise ValueError('camera_pretrain_epochs needs a head to train: camera_probe_weight > 0, or goal_weight > 0 '
+                             f'(the goal pathway\'s locator); got {self.camera_pretrain_epochs} epochs with weights '
+                             f'{self.camera_probe_weight} and {self.goal_weight}')
         for name, p in self.modality_dropout.items():
             if name not in MODALITIES or not 0.0 <= p < 1.0:
                 raise ValueError(f'modality_dropout: {name}={p!r}; names are {MODALITIES}, probabilities in [0, 1)')
@@ -109,6 +112,7 @@ class EpisodeTensors:
     target: int = -1                 # index of the episode's cube in CUBE_COLOURS (-1: unknown)
     target_xy: Optional[torch.Tensor] = None   # (2,) where that cube lies, normalised (None: unknown)
     cubes_xy: Optional[torch.Tensor] = None    # (n_cubes, 2) where every cube lies, CUBE_COLOURS order (None: unknown)
+    tool_xy: Optional[torch.Tensor] = None     # (T, 2) where the tool tip is at each tick, normalised (None: unknown)
 
 
 @dataclass
@@ -143,7 +147,7 @@ def keyframe_weights(labels_u: torch.Tensor, previous_u: torch.Tensor, k: float)
 
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
             probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None,
-            keyframe_weight: float = 0.0, dropped: Optional[torch.Tensor] = None) -> float:
+            keyframe_weight: float = 0.0, dropped: Optional[torch.Tensor] = None, goal_weight: float = 0.0) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
     ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
@@ -165,6 +169,11 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     said "stay" there: README, Results.) The reported loss stays unweighted, comparable across settings.
 
     ``dropped`` (B, len(MODALITIES)) bool: modalities missing for each whole episode (modality dropout).
+
+    ``goal_weight`` (NVSF-A's goal pathway, ``PolicyOutput.goal``) adds, per tick, that weight x (the
+    cross-entropy of the instruction's guess + the squared errors of the goal against the target
+    cube's position, of the candidates against every cube's, on ticks the camera gave, and of the
+    tool against the tip's position from the joints, on ticks they were read).
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
@@ -175,6 +184,7 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     cubes = torch.stack([e.cubes_xy if e.cubes_xy is not None else torch.zeros(len(CUBE_COLOURS), 2)
                          for e in episodes])                                                           # (B, n, 2)
     cubes_known = torch.tensor([e.cubes_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
+    tool_known = torch.tensor([e.tool_xy is not None for e in episodes], dtype=torch.float32)          # (B,)
     # Per episode, from its labels alone: computed once here, not at every tick.
     tick_weights = None
     if keyframe_weight > 0:
@@ -206,6 +216,9 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
                 ce = torch.nn.functional.cross_entropy(logits, labels.clamp(min=0), reduction='none')   # (B,)
                 xy_error = ((guess_xy - where) ** 2).sum(dim=1)                    # (B,)
                 loss = loss + probe_weight * ((ce * known + xy_error * where_known) * valid).sum()
+            if goal_weight > 0 and out.goal:
+                loss = loss + goal_weight * (_goal_error(out.goal, inputs, episodes, t, labels, where, cubes) * torch.stack(
+                    [known, where_known, cubes_known, tool_known], dim=1) * valid[:, None]).sum()
             if camera_probe is not None and t % CAMERA_PROBE_STRIDE == 0:
                 seen = inputs.mask[:, CAMERA_INDEX].float() * valid * cubes_known                # (B,)
                 loss = loss + CAMERA_PROBE_STRIDE * (camera_probe.error(model, inputs, cubes) * seen).sum()
@@ -220,6 +233,21 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     return total / max(count, 1.0)
 
 
+def _goal_error(goal: dict, inputs: FusionInputs, episodes: Sequence[EpisodeTensors], t: int, labels: torch.Tensor,
+                where: torch.Tensor, cubes: torch.Tensor) -> torch.Tensor:
+    """(B, 4) the goal pathway's errors at tick ``t``: instruction cross-entropy, goal, candidates (ticks
+    the camera gave) and tool (ticks the joints were read) squared errors; the caller masks unknown labels."""
+    instruction = torch.nn.functional.cross_entropy(goal['instruction'], labels.clamp(min=0), reduction='none')
+    goal_error = ((goal['goal'] - where) ** 2).sum(dim=1)                                     # (B,)
+    seen = inputs.mask[:, CAMERA_INDEX].float()                                               # (B,)
+    candidates = ((goal['candidates'] - cubes) ** 2).sum(dim=(1, 2)) * seen                   # (B,)
+    tool_truth = torch.stack([e.tool_xy[min(t, len(e.tool_xy) - 1)] if e.tool_xy is not None else torch.zeros(2)
+                              for e in episodes])                                             # (B, 2)
+    felt = inputs.mask[:, PROPRIO_INDEX].float()                                              # (B,)
+    tool = ((goal['tool'] - tool_truth) ** 2).sum(dim=1) * felt                               # (B,)
+    return torch.stack([instruction, goal_error, candidates, tool], dim=1)                    # (B, 4)
+
+
 def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, control_rate_hz: float,
                            event_sensor_size: tuple[int, int]) -> EpisodeTensors:
     """The bag's samples, preprocessed; cached beside the bags (``.cache/``) keyed by everything
@@ -231,14 +259,16 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
         try:
             tensors = load_file(str(cache))
             result = bag_result(bag)      # reads only the verdict topic (~30 ms)
-            return EpisodeTensors(FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)}),
-                                  tensors['actions'], _target_index(result), _target_xy(result), _cubes_xy(result))
+            inputs = FusionInputs(**{f.name: tensors[f.name] for f in fields(FusionInputs)})
+            return EpisodeTensors(inputs, tensors['actions'], _target_index(result), _target_xy(result),
+                                  _cubes_xy(result), _tool_xy(inputs, result))
         except Exception:     # a torn or foreign cache file is rebuilt, never trusted
             cache.unlink(missing_ok=True)
     samples = load_bag(bag, preprocess, JOINTS, event_sensor_size, control_rate_hz)
     episode = episode_tensors(samples, preprocessor)
     episode.target, episode.target_xy = _target_index(samples.result), _target_xy(samples.result)
     episode.cubes_xy = _cubes_xy(samples.result)
+    episode.tool_xy = _tool_xy(episode.inputs, samples.result)
     if len(episode.actions):
         cache.parent.mkdir(exist_ok=True)
         tensors = {f.name: getattr(episode.inputs, f.name).contiguous() for f in fields(FusionInputs)}
@@ -251,6 +281,7 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
 
 CAMERA_PROBE_STRIDE = 4          # ticks between camera-probe terms: the 15 Hz camera repeats a frame ~6 ticks
 CAMERA_INDEX = MODALITIES.index('camera')
+PROPRIO_INDEX = MODALITIES.index('proprio')
 
 
 class CameraProbe(torch.nn.Module):
@@ -299,11 +330,11 @@ def _camera_frames(episodes: Sequence[EpisodeTensors]) -> tuple[torch.Tensor, to
     return torch.cat(images), torch.cat(cubes)
 
 
-def pretrain_camera(model, camera_probe: 'CameraProbe', train_set: Sequence[EpisodeTensors],
+def pretrain_camera(model, head: torch.nn.Module, train_set: Sequence[EpisodeTensors],
                     val_set: Sequence[EpisodeTensors], epochs: int, learning_rate: float,
                     progress: bool = True) -> list[float]:
     """Localisation pretraining of the camera encoder, before cloning: the encoder and the camera
-    probe's head regress every cube's table position from single frames (supervised by the layout
+    ``head`` (the camera probe's, or NVSF-A's candidate locator) regress every cube's table position from single frames (supervised by the layout
     each bag's seed regenerates). Returns per epoch the held-out R^2 of the positions (1: exact,
     0: no better than the mean layout).
 
@@ -321,9 +352,9 @@ def pretrain_camera(model, camera_probe: 'CameraProbe', train_set: Sequence[Epis
 
     def squared_error(frames: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
         token = encoder(frames.reshape(len(frames), -1))                           # (B, D)
-        return ((camera_probe.head(token).reshape(truth.shape) - truth) ** 2).sum(dim=(1, 2))   # (B,)
+        return ((head(token).reshape(truth.shape) - truth) ** 2).sum(dim=(1, 2))   # (B,)
 
-    parameters = list(encoder.parameters()) + list(camera_probe.head.parameters())
+    parameters = list(encoder.parameters()) + list(head.parameters())
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate)
     spread = ((val_cubes - cubes.mean(dim=0)) ** 2).sum()              # the mean layout's error
     scores = []
@@ -382,6 +413,32 @@ def _cubes_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
     return None if episode is None else torch.stack([_normalised_xy(episode.cube_positions[c]) for c in CUBE_COLOURS])
 
 
+_TIP_KINEMATICS = None
+
+
+def _tool_xy(inputs: FusionInputs, result: Optional[dict]) -> Optional[torch.Tensor]:
+    """(T, 2) the tool tip's table position at each tick, normalised like the cubes', by the simulated
+    arm's forward kinematics from the recorded joint positions; None unless the bag is of the embedded
+    task (another robot's joints mean another arm: never guessed)."""
+    global _TIP_KINEMATICS
+    if _layout(result) is None:
+        return None
+    import mujoco
+    from ..sim.arm import ArmKinematics
+    from ..sim.world import world_xml
+    if _TIP_KINEMATICS is None:
+        model = mujoco.MjModel.from_xml_string(world_xml())
+        _TIP_KINEMATICS = (model, mujoco.MjData(model), ArmKinematics(model))
+    model, data, arm = _TIP_KINEMATICS
+    joints = inputs.proprio[:, :len(JOINTS)].double().numpy()                                  # (T, J)
+    tips = np.empty((len(joints), 2))
+    for i, q in enumerate(joints):
+        data.qpos[arm.qpos_index] = q
+        mujoco.mj_kinematics(model, data)
+        tips[i] = arm.tip_pose(data)[0][:2]
+    return _normalised_xy(tips)
+
+
 def _draw_dropout(probabilities: dict, batch_size: int) -> Optional[torch.Tensor]:
     """(B, len(MODALITIES)) bool: which modalities each episode of a batch misses (None: no dropout)."""
     if not any(probabilities.values()):
@@ -406,8 +463,14 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     torch.manual_seed(config.seed)
     model_config = load_config(architecture)
     model = build_architecture(architecture, model_config)
+    # Checked before the bags are read: a wrong setting fails at once, not after minutes of loading.
+    has_goal_pathway = getattr(model_config, 'goal_pathway', False)
+    if config.goal_weight > 0 and not has_goal_pathway:
+        raise ValueError(f'goal_weight needs an architecture configured with goal_pathway: true; {architecture} is not')
     if init_weights is not None:
-        load_weights(model, init_weights, check_config=False)   # shapes are checked; the config may differ
+        fresh = load_matching_weights(model, init_weights)   # the config may differ; shared tensors carry over
+        if fresh and progress:
+            print(f'{architecture}: from {init_weights}; initialised fresh: {", ".join(fresh)}', flush=True)
     if hasattr(model, 'gate_mode'):
         model.gate_mode = 'all'          # clone with every encoder on; the saved config keeps the deployment mode
     preprocessor = Preprocessor(model_config.preprocess)
@@ -448,7 +511,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             batches = [by_length[i:i + config.batch_episodes] for i in range(0, len(by_length), config.batch_episodes)]
             random.shuffle(batches)
             losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe,
-                              config.keyframe_weight, _draw_dropout(config.modality_dropout, len(batch)))
+                              config.keyframe_weight, _draw_dropout(config.modality_dropout, len(batch)),
+                              config.goal_weight)
                       for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:
@@ -465,7 +529,9 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
                   config, len(train_set) + len(val_set))
 
     if config.camera_pretrain_epochs:
-        result.camera_localisation = pretrain_camera(model, camera_probe, train_set, val_set,
+        # The goal pathway's locator is the head that names where each cube lies; else the probe's.
+        head = model.candidate_locator if has_goal_pathway and config.goal_weight > 0 else camera_probe.head
+        result.camera_localisation = pretrain_camera(model, head, train_set, val_set,
                                                      config.camera_pretrain_epochs, config.learning_rate, progress)
     run_epochs(config.epochs, 'cloning')
     if config.dagger_rounds:

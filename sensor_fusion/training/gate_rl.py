@@ -86,7 +86,7 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
                 nonlocal state, ticks
                 inputs = preprocessor(observation)
                 out = model(inputs, state)                      # the gate's log-probability keeps its graph
-                state = (out.state[0].detach(), out.state[1].detach())
+                state = tuple(s.detach() for s in out.state)
                 action = out.action[0].detach().numpy().astype(np.float64)
                 expert_head = model.unshape_action(torch.from_numpy(expert_action).float())    # (A,)
                 imitation = float(((out.head_output[0].detach() - expert_head) ** 2).mean())   # as cloning's loss

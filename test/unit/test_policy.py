@@ -160,7 +160,7 @@ def test_camera_pretraining_learns_where_the_cubes_lie_once_the_keypoints_are_sh
     for sharpness in (10.0, 1.0):
         torch.manual_seed(0)
         model = build_architecture('nvsf_a', load_config('nvsf_a', overrides={'camera_keypoint_sharpness': sharpness}))
-        scores[sharpness] = pretrain_camera(model, CameraProbe(model, 1.0), episodes[:1000], episodes[1000:], 15, 3e-3,
+        scores[sharpness] = pretrain_camera(model, CameraProbe(model, 1.0).head, episodes[:1000], episodes[1000:], 15, 3e-3,
                                             progress=False)[-1]
     assert scores[10.0] > 0.9 and scores[1.0] < 0.3, scores
 
@@ -170,3 +170,35 @@ def test_camera_pretraining_needs_the_camera_probe():
     with pytest.raises(ValueError, match='camera_probe_weight'):
         TrainConfig(camera_pretrain_epochs=3)
     TrainConfig(camera_pretrain_epochs=3, camera_probe_weight=0.1)
+
+
+def test_tool_labels_are_the_simulated_tips_position_from_the_recorded_joints():
+    """The goal pathway's tool label: forward kinematics of the joint positions a bag holds equals
+    where the simulator's tool tip was, for poses across the workspace; unknown for another task's bag."""
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.preprocess import Preprocessor
+    from sensor_fusion.sim.simulator import SimConfig, TabletopSim
+    from sensor_fusion.sim.world import JOINTS
+    from sensor_fusion.training.behaviour_cloning import _normalised_xy, _tool_xy
+    sim = TabletopSim(SimConfig(render=False))
+    episode = sim.reset(7)
+    targets = [np.array([0.42, 0.0, 0.22]), np.array([0.35, -0.2, 0.1]), np.array([0.55, 0.18, 0.06])]
+    inputs = Preprocessor(load_config('nvsf_a').preprocess).empty(len(targets))
+    tips = []
+    for row, target in enumerate(targets):
+        q = sim.arm.solve(sim.data, target)
+        inputs.proprio[row, :len(JOINTS)] = torch.from_numpy(q).float()
+        tips.append(sim.arm.tip_pose(sim.data)[0][:2])
+    labels = _tool_xy(inputs, {'seed': 7, 'target': episode.target})
+    torch.testing.assert_close(labels, _normalised_xy(np.array(tips)), atol=1e-4, rtol=0)
+    assert _tool_xy(inputs, {'seed': 7, 'target': 'no such cube'}) is None
+    assert _tool_xy(inputs, {}) is None
+
+
+def test_goal_weight_is_validated_and_needs_the_goal_pathway(tmp_path):
+    from sensor_fusion.training.behaviour_cloning import TrainConfig, train
+    with pytest.raises(ValueError, match='goal weights must be >= 0'):
+        TrainConfig(goal_weight=-1.0)
+    TrainConfig(camera_pretrain_epochs=3, goal_weight=1.0)     # the pathway's locator is the head pretrained
+    with pytest.raises(ValueError, match='goal_pathway'):
+        train('nvsf_h', [tmp_path], config=TrainConfig(goal_weight=1.0), progress=False)
