@@ -113,3 +113,47 @@ class SummaryEncoders(nn.Module):
     def macs(self, name: str, rows: int) -> int:
         encoder = self.encoders[name]
         return encoder.macs(rows) if isinstance(encoder, CameraKeypointEncoder) else linear_macs(encoder, rows)
+
+
+class GoalPathway(nn.Module):
+    """Where to go, for a head that commands from ``goal - tool`` (NVSF-A/H ``goal_pathway``).
+
+    ``candidate_locator``: the camera token -> (K, 2) table positions of the K objects the
+    instruction chooses between; ``tool_locator``: the joint positions -> (2,) the tool's table
+    position; ``instruction``: the recurrent state -> K logits of which object was named. The goal
+    is the instruction-weighted mean of the candidates. Candidates and tool are renewed only on rows
+    whose sensor gave them this tick (a skipped or missing camera keeps the last sighting). The
+    head reads ``goal - tool`` detached: the trainer supervises the four quantities with their
+    true values, and the action loss cannot bend what they mean.
+    """
+
+    def __init__(self, d_camera: int, d_state: int, proprio_size: int, candidates: int):
+        super().__init__()
+        self.candidates = candidates
+        self.candidate_locator = nn.Linear(d_camera, 2 * candidates)
+        self.tool_locator = nn.Sequential(nn.Linear(proprio_size, d_camera), nn.ReLU(), nn.Linear(d_camera, 2))
+        self.instruction = nn.Linear(d_state, candidates)
+
+    def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.zeros(batch_size, self.candidates, 2, device=device),   # last candidate positions
+                torch.zeros(batch_size, 2, device=device))                     # last tool position
+
+    def locate(self, inputs: FusionInputs, camera_token: torch.Tensor, seen: torch.Tensor, felt: torch.Tensor,
+               last_candidates: torch.Tensor, last_tool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """((B, K, 2) candidates, (B, 2) tool, MACs): renewed where ``seen`` (B,) / ``felt`` (B,), else the last."""
+        b = camera_token.shape[0]
+        candidates = self.candidate_locator(camera_token).view(b, -1, 2)                     # (B, K, 2)
+        candidates = torch.where(seen[:, None, None], candidates, last_candidates)
+        tool = torch.where(felt[:, None], self.tool_locator(inputs.proprio), last_tool)      # (B, 2)
+        macs = linear_macs(self.candidate_locator, int(seen.sum())) + linear_macs(self.tool_locator, int(felt.sum()))
+        return candidates, tool, macs
+
+    def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int]
+               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+        """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)."""
+        candidates, tool, macs = located
+        instruction = self.instruction(state)                                                # (B, K)
+        goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)
+        goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
+        head_input = torch.cat([state, (goal_xy - tool).detach()], dim=1)                    # (B, S + 2)
+        return goal, head_input, macs + linear_macs(self.instruction, state.shape[0])

@@ -15,9 +15,9 @@ With ``goal_pathway`` the plan does not have to compute the direction to the goa
     goal       = softmax(W_i plan) . candidates           the one the instruction (remembered in the plan) names
     action     = shape(tanh(MLP([plan, goal - tool])))
 
-Candidates and tool are carried in the state and renewed only when their sensor ran, so a
-skipped camera keeps the last sighting. The trainer supervises the four quantities (``PolicyOutput.goal``);
-the head reads ``goal - tool`` detached, so the action loss cannot bend what they mean.
+(encoders.GoalPathway: candidates and tool carried in the state, renewed only when their sensor
+ran; the trainer supervises the four quantities, ``PolicyOutput.goal``, and the head reads
+``goal - tool`` detached.)
 Measured before it (behaviour cloning, no pathway): a linear readout of the plan named the
 target's colour in 30 of 30 held-out episodes at the end of the tone and explained 70 % of the
 target's position, yet from rest the policy commanded 1 % of the expert's horizontal speed at a
@@ -43,7 +43,7 @@ from ..observation import MODALITIES
 from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State, require_divisible,
                    require_positive)
-from .encoders import SummaryEncoders
+from .encoders import GoalPathway, SummaryEncoders
 from .layers import linear_macs
 
 GATE_MODES = ('all', 'threshold', 'sample')
@@ -90,9 +90,7 @@ class NVSFActionPerception(FusionArchitecture):
         self.value = nn.Linear(d, d)
         self.core = nn.GRUCell(d + c.action_dim, c.d_plan)
         if c.goal_pathway:
-            self.candidate_locator = nn.Linear(d, 2 * c.goal_candidates)
-            self.tool_locator = nn.Sequential(nn.Linear(2 * c.preprocess.max_joints, d), nn.ReLU(), nn.Linear(d, 2))
-            self.instruction = nn.Linear(c.d_plan, c.goal_candidates)
+            self.goal = GoalPathway(d, c.d_plan, 2 * c.preprocess.max_joints, c.goal_candidates)
             self.head = nn.Sequential(nn.Linear(c.d_plan + 2, c.d_plan), nn.ReLU(), nn.Linear(c.d_plan, c.action_dim))
         else:
             self.head = nn.Linear(c.d_plan, c.action_dim)
@@ -113,8 +111,7 @@ class NVSFActionPerception(FusionArchitecture):
         state = (torch.zeros(batch_size, c.d_plan, device=device),        # plan
                  torch.zeros(batch_size, c.action_dim, device=device))    # previous action
         if c.goal_pathway:
-            state += (torch.zeros(batch_size, c.goal_candidates, 2, device=device),   # last candidate positions
-                      torch.zeros(batch_size, 2, device=device))                       # last tool position
+            state += self.goal.initial_state(batch_size, device)                 # last candidates, last tool
         return state
 
     def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -149,8 +146,9 @@ class NVSFActionPerception(FusionArchitecture):
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
         gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
         tokens, encoder_macs = self.encode_gated(inputs, gate)                  # (B, M, D)
-        if self.config.goal_pathway:
-            located, goal_macs = self._locate(inputs, gate, tokens, state[2], state[3])
+        if self.config.goal_pathway:   # from the raw camera token, before the modality embedding
+            located = self.goal.locate(inputs, tokens[:, MODALITIES.index('camera')],
+                                       gate[:, MODALITIES.index('camera')], gate[:, MODALITIES.index('proprio')], *state[2:])
         tokens = tokens + self.modality_embedding
         h = self.config.n_heads
         m = tokens.shape[1]
@@ -162,16 +160,10 @@ class NVSFActionPerception(FusionArchitecture):
         weights = torch.nan_to_num(weights, nan=0.0)                            # no encoder ran: empty readout
         readout = (weights @ values).reshape(b, d)                              # (B, D)
         plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
-        goal = {}
+        goal, head_input = {}, plan
         if self.config.goal_pathway:
-            candidates, tool = located
-            instruction = self.instruction(plan)                                # (B, K)
-            goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)   # (B, 2)
-            goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
-            head_input = torch.cat([plan, (goal_xy - tool).detach()], dim=1)   # (B, P + 2)
+            goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
             encoder_macs += goal_macs
-        else:
-            head_input = plan
         head_output = torch.tanh(self.head(head_input))                         # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
@@ -183,19 +175,6 @@ class NVSFActionPerception(FusionArchitecture):
         next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ())
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                             state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=gate, goal=goal)
-
-    def _locate(self, inputs: FusionInputs, gate: torch.Tensor, tokens: torch.Tensor, last_candidates: torch.Tensor,
-                last_tool: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], int]:
-        """Goal pathway: ((B, K, 2) candidate positions, (B, 2) tool position), each renewed only on the
-        rows whose sensor ran this tick (camera, proprioception), and the MACs spent."""
-        b = inputs.batch_size
-        seen = gate[:, MODALITIES.index('camera')]                              # (B,)
-        felt = gate[:, MODALITIES.index('proprio')]                             # (B,)
-        candidates = self.candidate_locator(tokens[:, MODALITIES.index('camera')]).view(b, -1, 2)   # (B, K, 2)
-        candidates = torch.where(seen[:, None, None], candidates, last_candidates)
-        tool = torch.where(felt[:, None], self.tool_locator(inputs.proprio), last_tool)             # (B, 2)
-        macs = linear_macs(self.candidate_locator, int(seen.sum())) + linear_macs(self.tool_locator, int(felt.sum()))
-        return (candidates, tool), macs
 
     def encode_gated(self, inputs: FusionInputs, gate: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Runs only the gated-on encoders, only on the rows that asked; (B, M, D) tokens and their MACs."""
@@ -219,10 +198,9 @@ class NVSFActionPerception(FusionArchitecture):
         return tokens, encoder_macs
 
     def _fixed_macs(self, b: int) -> int:
-        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head (and the instruction)."""
+        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head."""
         m, d, c = len(MODALITIES), self.config.d_model, self.config
         gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
         attention = 2 * b * m * d
-        goal = linear_macs(self.instruction, b) if c.goal_pathway else 0
         return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
-                + attention + gru + linear_macs(self.head, b) + goal)
+                + attention + gru + linear_macs(self.head, b))

@@ -7,6 +7,11 @@ Per tick::
                      least ``patch_threshold`` events are selected (0..P of them, varying per tick)
     patch tokens   = Linear(spike counts of SpikingPatchNet(binary patch spikes over T steps))
     decoder        = transformer over [memory | global tokens | selected patch tokens | action query]
+    action         = shape(tanh(W_a summary))             summary: the query's output, the next memory
+
+With ``goal_pathway`` (as NVSF-A's, see nvsf_a.py) the head commands from goal - tool: where each
+cube lies from the camera token, where the tool is from the joints, which cube the instruction
+named from the summary, and action = shape(tanh(MLP([summary, goal - tool]))).
 
 The spiking net is the only part that ``loihi_sim`` runs on (simulated) Loihi; the rest stays on
 the host CPU, as it would beside a real chip. Its float twin is trained with surrogate gradients.
@@ -22,7 +27,7 @@ from ..backends.energy import ComputeCost
 from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State,
                    modality_index, require_divisible, require_positive)
-from .encoders import SummaryEncoders
+from .encoders import GoalPathway, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify_volume, transformer_macs
 from .spiking import SpikingPatchNet
 
@@ -42,11 +47,13 @@ class NVSFHConfig(ArchitectureConfig):
     snn_beta: float = 0.8       # LIF voltage decay per step (Loihi dv = round((1 - beta) * 4096))
     snn_threshold: float = 1.0  # LIF firing threshold
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
+    goal_pathway: bool = False    # command from goal - tool (nvsf_a.py's docstring); False: the head reads the summary alone
+    goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
 
     def __post_init__(self):
         super().__post_init__()
         require_positive(self, 'd_model', 'n_heads', 'n_layers', 'd_ff', 'event_patch', 'patch_threshold',
-                         'snn_hidden', 'snn_out', 'snn_threshold')
+                         'snn_hidden', 'snn_out', 'snn_threshold', 'goal_candidates')
         require_divisible(self, 'd_model', 'n_heads')
         if not 0.0 < self.snn_beta <= 1.0:
             raise ValueError(f'NVSFHConfig.snn_beta must be in (0, 1], got {self.snn_beta}')
@@ -75,15 +82,22 @@ class NVSFHybrid(FusionArchitecture):
         self.token_type = nn.Parameter(torch.zeros(len(GLOBAL_MODALITIES) + 3, d))  # globals, patch, memory, query
         self.blocks = nn.ModuleList(TransformerBlock(d, c.n_heads, c.d_ff) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, c.action_dim)
+        if c.goal_pathway:
+            self.goal = GoalPathway(d, d, 2 * c.preprocess.max_joints, c.goal_candidates)
+            self.head = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, c.action_dim))
+        else:
+            self.head = nn.Linear(d, c.action_dim)
         nn.init.normal_(self.patch_position, std=0.02)
         nn.init.normal_(self.token_type, std=0.02)
         self._global_index = [modality_index(m) for m in GLOBAL_MODALITIES]
         self._events_index = modality_index('events')
 
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
-        return (torch.zeros(batch_size, 1, self.config.d_model, device=device),      # memory token
-                torch.zeros(batch_size, 1, dtype=torch.bool, device=device))         # memory filled
+        state = (torch.zeros(batch_size, 1, self.config.d_model, device=device),     # memory token
+                 torch.zeros(batch_size, 1, dtype=torch.bool, device=device))        # memory filled
+        if self.config.goal_pathway:
+            state += self.goal.initial_state(batch_size, device)
+        return state
 
     def select_patches(self, inputs: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """(patches (B, P, T, 2*p*p) event counts, selected (B, P) bool): the dynamic patch set."""
@@ -114,9 +128,13 @@ class NVSFHybrid(FusionArchitecture):
         return packed, valid, cost, n_selected
 
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
-        memory, memory_valid = state
+        memory, memory_valid = state[:2]
         b = inputs.batch_size
         globals_ = torch.stack([self.encoders.encode(m, inputs) for m in GLOBAL_MODALITIES], dim=1)  # (B, 5, D)
+        if self.config.goal_pathway:
+            located = self.goal.locate(inputs, globals_[:, GLOBAL_MODALITIES.index('camera')],
+                                       inputs.mask[:, modality_index('camera')], inputs.mask[:, modality_index('proprio')],
+                                       *state[2:])
         globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
         patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
         query = self.token_type[-1].expand(b, 1, -1)                                 # (B, 1, D)
@@ -126,9 +144,13 @@ class NVSFHybrid(FusionArchitecture):
         for block in self.blocks:
             x = block(x, valid)
         summary = self.norm(x[:, -1])                                                # (B, D)
-        head_output = torch.tanh(self.head(summary))                                 # (B, A)
+        goal, head_input, next_state = {}, summary, (summary[:, None], valid[:, -1:])
         host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
+        if self.config.goal_pathway:
+            goal, head_input, goal_macs = self.goal.decide(summary, located)
+            next_state += (goal['candidates'], goal['tool'])
+            host += goal_macs
+        head_output = torch.tanh(self.head(head_input))                              # (B, A)
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
-        return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
-                            state=(summary[:, None], valid[:, -1:]),
-                            cost=patch_cost + ComputeCost(dense_macs=host))
+        return PolicyOutput(action=self.shape_action(head_output), head_output=head_output, state=next_state,
+                            cost=patch_cost + ComputeCost(dense_macs=host), goal=goal)

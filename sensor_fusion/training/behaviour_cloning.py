@@ -530,7 +530,7 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
 
     if config.camera_pretrain_epochs:
         # The goal pathway's locator is the head that names where each cube lies; else the probe's.
-        head = model.candidate_locator if has_goal_pathway and config.goal_weight > 0 else camera_probe.head
+        head = model.goal.candidate_locator if has_goal_pathway and config.goal_weight > 0 else camera_probe.head
         result.camera_localisation = pretrain_camera(model, head, train_set, val_set,
                                                      config.camera_pretrain_epochs, config.learning_rate, progress)
     run_epochs(config.epochs, 'cloning')

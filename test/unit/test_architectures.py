@@ -243,8 +243,9 @@ def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     assert one.cost.dense_macs * 2 == two.cost.dense_macs
 
 
-def test_nvsf_a_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted():
-    model = build('nvsf_a', goal_pathway=True).eval()
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+def test_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted(key):
+    model = build(key, goal_pathway=True).eval()
     inputs = batch_for(model, seeds=(0, 1))
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         out = model(inputs, model.initial_state(2))
@@ -255,28 +256,28 @@ def test_nvsf_a_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_coun
     torch.testing.assert_close(out.goal['goal'], (weights[:, :, None] * out.goal['candidates']).sum(dim=1))
     # Moving where the cubes are seen moves the goal, and with it the command.
     with torch.no_grad():
-        model.candidate_locator.bias += 0.5
+        model.goal.candidate_locator.bias += 0.5
     moved = model(inputs, model.initial_state(2))
     assert not torch.allclose(moved.action, out.action)
 
 
-def test_nvsf_a_goal_pathway_learns_its_positions_from_their_own_losses_only():
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+def test_goal_pathway_learns_its_positions_from_their_own_losses_only(key):
     """The head reads goal - tool detached: the action loss leaves the locators and the instruction
     alone (they mean what the trainer supervises), and the goal terms reach each of them."""
-    model = build('nvsf_a', goal_pathway=True).train()
-    model.gate_mode = 'all'
+    model = build(key, goal_pathway=True).train()
     inputs = batch_for(model, seeds=(0, 1, 2))
     out = model(inputs, model.initial_state(3))
     out.action.pow(2).sum().backward(retain_graph=True)
-    pathway = ('candidate_locator', 'tool_locator', 'instruction')
+    pathway = 'goal.'
     assert all(p.grad is None for n, p in model.named_parameters() if n.startswith(pathway))
     (out.goal['goal'].sum() + out.goal['tool'].sum()).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n.startswith(pathway))
 
 
-def test_nvsf_a_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing():
-    model = build('nvsf_a', goal_pathway=True).eval()
-    model.gate_mode = 'all'
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+def test_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing(key):
+    model = build(key, goal_pathway=True).eval()
     inputs = batch_for(model, seeds=(0,))
     first = model(inputs, model.initial_state(1))
     blind = inputs.with_mask(inputs.mask.clone())
@@ -285,8 +286,7 @@ def test_nvsf_a_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing():
     second = model(blind, first.state)
     torch.testing.assert_close(second.goal['candidates'], first.goal['candidates'])
     torch.testing.assert_close(second.goal['tool'], first.goal['tool'])
-    seen = model(inputs, first.state)
-    assert seen.goal['candidates'].ne(model.initial_state(1)[2]).any()
+    assert first.goal['candidates'].ne(model.initial_state(1)[2]).any()
 
 
 def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path):
@@ -296,8 +296,7 @@ def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path
     save_weights(plain, path)
     pathway = build('nvsf_a', seed=2, goal_pathway=True)
     fresh = load_matching_weights(pathway, path)
-    assert set(fresh) == {n for n in pathway.state_dict() if n.startswith(('candidate_locator', 'tool_locator',
-                                                                           'instruction', 'head'))}
+    assert set(fresh) == {n for n in pathway.state_dict() if n.startswith(('goal.', 'head.'))}
     shared = plain.state_dict()
     assert all(torch.equal(t, shared[n]) for n, t in pathway.state_dict().items() if n not in fresh)
     with pytest.raises(WeightsError, match="architecture 'nvsf_h'"):
