@@ -182,6 +182,7 @@ def _train(args: argparse.Namespace) -> int:
                              dagger_episodes=args.dagger_episodes, dagger_epochs=args.dagger_epochs,
                              dagger_first_seed=args.dagger_first_seed,
                              dagger_expert_mix=tuple(args.dagger_expert_mix),
+                             dagger_max_seconds=args.dagger_max_seconds,
                              target_probe_weight=args.target_probe_weight,
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight,
@@ -251,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--dagger-expert-mix', type=float, nargs='*', default=[0.5, 0.25],
                        help='share of ticks the expert drives in DAgger rounds 1, 2, ... (later rounds: 0); '
                             'give none to let the policy drive alone from the first round')
+    train.add_argument('--dagger-max-seconds', type=float, default=None,
+                       help="cut DAgger episodes after this long (default: the task's timeout); the start and "
+                            'the approach, where a stalled policy spends its time, come first')
     train.add_argument('--target-probe-weight', type=float, default=0.0,
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--camera-probe-weight', type=float, default=0.0,

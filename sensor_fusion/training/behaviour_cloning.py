@@ -63,7 +63,7 @@ class TrainConfig:
     dagger_episodes: int = 8         # policy episodes per round, labelled by the expert
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
-    dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short (tests); None: the task's timeout
+    dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short; None: the task's timeout
     dagger_expert_mix: tuple[float, ...] = (0.5, 0.25)   # share of ticks the expert drives, per round; later rounds 0
     target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
     camera_probe_weight: float = 0.0  # auxiliary loss: say where every cube lies, from the camera token (_unroll)
@@ -98,6 +98,8 @@ class TrainConfig:
         for name, p in self.modality_dropout.items():
             if name not in MODALITIES or not 0.0 <= p < 1.0:
                 raise ValueError(f'modality_dropout: {name}={p!r}; names are {MODALITIES}, probabilities in [0, 1)')
+        if self.dagger_max_seconds is not None and not self.dagger_max_seconds > 0:
+            raise ValueError(f'dagger_max_seconds must be > 0 (or None: the task\'s timeout), got {self.dagger_max_seconds}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
             raise ValueError(f'dagger_expert_mix values must be in [0, 1], got {self.dagger_expert_mix}')
 

@@ -202,3 +202,10 @@ def test_goal_weight_is_validated_and_needs_the_goal_pathway(tmp_path):
     TrainConfig(camera_pretrain_epochs=3, goal_weight=1.0)     # the pathway's locator is the head pretrained
     with pytest.raises(ValueError, match='goal_pathway'):
         train('nvsf_h', [tmp_path], config=TrainConfig(goal_weight=1.0), progress=False)
+
+
+def test_dagger_episode_length_must_be_positive():
+    from sensor_fusion.training.behaviour_cloning import TrainConfig
+    with pytest.raises(ValueError, match='dagger_max_seconds'):
+        TrainConfig(dagger_max_seconds=0.0)
+    assert TrainConfig(dagger_max_seconds=8.0).dagger_max_seconds == 8.0
