@@ -59,11 +59,12 @@ bench-ros: setup
 demo: setup
 	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
 
-# The training set: 260 scripted-expert episodes and 200 DART episodes (the expert's labels, the arm
-# driven with drifting noise while listening and travelling) as MCAP bags, two recorders side by
-# side (~13 min).
+# The training set: 260 scripted-expert episodes and 300 DART episodes (the expert's labels, the arm
+# driven with drifting noise while listening and travelling: 200 at 0.08 m/s, 100 at 0.2 m/s) as
+# MCAP bags, two recorders side by side (~16 min).
 DATA := data/expert
 DART := data/dart
+DART_STRONG := data/dart_strong
 data: setup
 	@# Each folder is recorded only when absent, so an interrupted `make data` resumes with the other.
 	@if [ -e $(DATA) ]; then echo "$(DATA) exists: kept (remove it to record again)"; else \
@@ -72,19 +73,28 @@ data: setup
 	@if [ -e $(DART) ]; then echo "$(DART) exists: kept (remove it to record again)"; else \
 	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 & \
 	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08; wait; fi
+	@if [ -e $(DART_STRONG) ]; then echo "$(DART_STRONG) exists: kept (remove it to record again)"; else \
+	  $(PY) -m sensor_fusion record --out $(DART_STRONG) --episodes 50 --first-seed 1400 --action-noise 0.2 & \
+	  $(PY) -m sensor_fusion record --out $(DART_STRONG) --episodes 50 --first-seed 1450 --action-noise 0.2; wait; fi
 
-# Trains all three from scratch (behaviour cloning with the target and camera probes on the
-# demonstrations and the DART episodes; NVSF-A's gate by REINFORCE), two at a time, and ships them to
-# models/ with their model cards. The shipped weights came from a longer chain of runs, each
-# command in models/training_commands.json.
+# Trains all three from scratch and ships them to models/ with their model cards (two jobs at a
+# time, ~2 h on 2 cores). NVSF-A: camera pretraining and cloning with its goal pathway supervised,
+# then DAgger rounds with the policy driving alone (the expert labels every tick it visits), then
+# its gate by REINFORCE. NVSF-H: cloning with the target and camera probes. The shipped weights came
+# from a longer chain of runs, each command in models/training_commands.json.
 models: setup
-	@test -e $(DATA) -a -e $(DART) || $(MAKE) data
-	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) $(DART) --out out/train/nvsf_h --epochs 12 \
-	  --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1 & \
-	( $(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) $(DART) --out out/train/nvsf_c --epochs 6 \
-	    --batch-episodes 32 --window 32 --threads 1 && \
-	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) --out out/train/nvsf_a --epochs 30 \
-	    --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1 && \
+	@test -e $(DATA) -a -e $(DART) -a -e $(DART_STRONG) || $(MAKE) data
+	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_h \
+	  --epochs 12 --batch-episodes 32 --window 64 --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 \
+	  --threads 1 && \
+	$(PY) -m sensor_fusion train --architecture nvsf_c --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_c \
+	  --epochs 6 --batch-episodes 32 --window 32 --threads 1 & \
+	( $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a_bc \
+	    --epochs 18 --batch-episodes 32 --window 64 --goal-weight 1 --camera-pretrain-epochs 10 --threads 1 && \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a \
+	    --init out/train/nvsf_a_bc/nvsf_a.safetensors --epochs 0 --batch-episodes 32 --window 64 --goal-weight 1 \
+	    --learning-rate 3e-4 --dagger-rounds 4 --dagger-episodes 16 --dagger-epochs 1 --dagger-expert-mix \
+	    --dagger-max-seconds 10 --dagger-first-seed 61000 --threads 1 && \
 	  $(PY) -m sensor_fusion train-gate --weights out/train/nvsf_a/nvsf_a.safetensors \
 	    --out out/train/nvsf_a/nvsf_a-gated.safetensors ); wait
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a-gated.safetensors \

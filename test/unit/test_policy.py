@@ -209,3 +209,14 @@ def test_dagger_episode_length_must_be_positive():
     with pytest.raises(ValueError, match='dagger_max_seconds'):
         TrainConfig(dagger_max_seconds=0.0)
     assert TrainConfig(dagger_max_seconds=8.0).dagger_max_seconds == 8.0
+
+
+def test_gate_choices_are_credited_with_their_discounted_return():
+    """A skipped camera costs nothing at its own tick (the last sighting is kept) but later: the gate's
+    credit must reach ahead, G_t = r_t + discount * G_(t+1)."""
+    from sensor_fusion.training.gate_rl import GateConfig, discounted_returns
+    returns = discounted_returns(torch.tensor([0.0, 0.0, -1.0]), 0.5)
+    torch.testing.assert_close(returns, torch.tensor([-0.25, -0.5, -1.0]))
+    torch.testing.assert_close(discounted_returns(torch.tensor([1.0, 2.0]), 0.0), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match='discount'):
+        GateConfig(discount=1.0)
