@@ -48,7 +48,8 @@ def _train_gate(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     result = train_gate(Path(args.weights), Path(args.out),
                         GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
-                                   compute_penalty=args.compute_penalty, seed=args.seed))
+                                   compute_penalty=args.compute_penalty, seed=args.seed,
+                                   learning_rate=args.learning_rate, discount=args.discount))
     print(f'weights: {result.weights}; encoders run in the last iteration: {result.encoder_fraction[-1]}')
     return 0
 
@@ -298,6 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument('--episodes', type=int, default=4, help='episodes per iteration')
     gate.add_argument('--compute-penalty', type=float, default=0.02)
     gate.add_argument('--seed', type=int, default=0)
+    gate.add_argument('--learning-rate', type=float, default=0.2, help='Adam on the gate, one step per episode')
+    gate.add_argument('--discount', type=float, default=0.98, help="per tick, for each gate choice's return")
     gate.set_defaults(handler=_train_gate)
     results = commands.add_parser('report', help='evaluate every architecture x backend and the ablations; '
                                                  'write results/ and the README section')

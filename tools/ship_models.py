@@ -64,8 +64,10 @@ def main() -> int:
         metrics = metrics_for(architecture, args.results)
         body = (f'# {title}\n\nBehaviour cloning of the scripted expert from recorded MCAP bags, then DAgger rounds '
                 'in the closed loop (expert-labelled policy episodes), truncated BPTT over the recurrent state.'
-                + (' The encoder gate was then trained by REINFORCE with a compute penalty (gate_rl in the front '
-                   'matter) and is deployed deterministically.' if architecture == 'nvsf_a' else '')
+                + ((' The encoder gate was then trained by REINFORCE with a compute penalty (gate_rl in the front '
+                    'matter) and is deployed deterministically.' if 'gate_rl' in read_metadata(target) else
+                    ' The encoder gate is the untrained one (every encoder runs): the REINFORCE gate lowered the '
+                    'success rate (README, Results).') if architecture == 'nvsf_a' else '')
                 + (' The spiking patch core runs as trained on `cpu` and quantised at load to 8-bit Loihi weights on '
                    '`loihi_sim`.' if architecture == 'nvsf_h' else '')
                 + '\n\nLoad with `sensor_fusion.weights.load_weights` (safetensors: no pickle, no code execution); '

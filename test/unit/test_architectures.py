@@ -8,6 +8,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import make_observation
 from sensor_fusion.architectures import ARCHITECTURES, build_architecture, load_config
+from sensor_fusion.architectures.layers import linear_macs
 from sensor_fusion.observation import EVENT_DTYPE, MODALITIES
 from sensor_fusion.preprocess import Preprocessor, collate
 from sensor_fusion.weights import WeightsError, load_weights, save_weights
@@ -122,6 +123,8 @@ def test_gradients_reach_every_trainable_parameter(key):
         loss = loss + out.action.pow(2).sum()
         if out.gate_log_prob is not None:
             loss = loss + out.gate_log_prob.sum()
+        # The goal pathway learns from its own supervision only (the head reads it detached).
+        loss = loss + sum(value.pow(2).sum() for value in out.goal.values())
         state = out.state
     loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or p.grad.abs().sum() == 0)]
@@ -186,6 +189,8 @@ def test_nvsf_a_gate_skips_encoders_and_their_cost():
     gated = model(inputs, state)
     assert gated.gate[0].tolist() == [m == 'wrench' for m in MODALITIES]
     skipped = sum(model.encoders.macs(m, 1) for m in MODALITIES if m != 'wrench')
+    if model.config.goal_pathway:     # no camera, no joints: the pathway's locators do not run either
+        skipped += linear_macs(model.goal.candidate_locator, 1) + linear_macs(model.goal.tool_locator, 1)
     assert gated.cost.dense_macs == everything.cost.dense_macs - skipped
     assert torch.isfinite(gated.action).all()
 
@@ -291,7 +296,7 @@ def test_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing(key):
 
 def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_a', seed=1)
+    plain = build('nvsf_a', seed=1, goal_pathway=False)
     path = tmp_path / 'plain.safetensors'
     save_weights(plain, path)
     pathway = build('nvsf_a', seed=2, goal_pathway=True)

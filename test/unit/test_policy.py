@@ -36,7 +36,8 @@ def test_non_finite_action_is_never_returned_and_state_survives():
     policy = build_policy('nvsf_a')
     obs = make_observation()
     with torch.no_grad():
-        policy.model.head.bias[0] = float('nan')
+        last_layer = [m for m in policy.model.head.modules() if isinstance(m, torch.nn.Linear)][-1]
+        last_layer.bias[0] = float('nan')
     state_before = [t.clone() for t in policy._state]
     with pytest.raises(NonFiniteActionError, match='non-finite action'):
         policy.act(obs)
