@@ -54,27 +54,38 @@ def _same_config(saved: str | None, model: FusionArchitecture) -> bool:
     return json.dumps(dataclasses.asdict(completed), sort_keys=True) == config_json(model)
 
 
-def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool = True) -> dict[str, str]:
-    """Loads ``path`` into ``model`` after checking architecture, config and every tensor shape.
-
-    ``check_config=False`` (training's ``--init`` only) accepts weights saved under another config
-    whose tensors have the same names and shapes, to fine-tune them under this one.
-
-    Returns the file's metadata. Raises :class:`WeightsError` naming the file and the problem;
-    ``model`` is left unchanged on any error.
-    """
+def _metadata_for(model: FusionArchitecture, path: str | Path) -> dict[str, str]:
+    """The file's metadata, after checking it holds weights of ``model``'s architecture."""
     metadata = read_metadata(path)
     if metadata.get('architecture') != model.key:
         raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
                            f'not {model.key!r}')
+    return metadata
+
+
+def _read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    try:
+        with safe_open(str(path), framework='pt') as f:
+            return {name: f.get_tensor(name) for name in f.keys()}
+    except Exception as error:
+        raise WeightsError(f'{path}: cannot read tensors ({error})') from None
+
+
+def load_weights(model: FusionArchitecture, path: str | Path, check_config: bool = True) -> dict[str, str]:
+    """Loads ``path`` into ``model`` after checking architecture, config and every tensor shape.
+
+    ``check_config=False`` accepts weights saved under another config whose tensors have the same
+    names and shapes (training's ``--init`` now uses :func:`load_matching_weights`, which also takes
+    a subset).
+
+    Returns the file's metadata. Raises :class:`WeightsError` naming the file and the problem;
+    ``model`` is left unchanged on any error.
+    """
+    metadata = _metadata_for(model, path)
     if check_config and not _same_config(metadata.get('config'), model):
         raise WeightsError(f'{path}: weights were trained with another {type(model.config).__name__}; '
                            f'file has {metadata.get("config")}')
-    try:
-        with safe_open(str(path), framework='pt') as f:
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except Exception as error:
-        raise WeightsError(f'{path}: cannot read tensors ({error})') from None
+    tensors = _read_tensors(path)
     expected = model.state_dict()
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
@@ -94,15 +105,8 @@ def load_matching_weights(model: FusionArchitecture, path: str | Path) -> list[s
     whatever config it was saved under, and returns the names of the model's tensors left as
     initialised (a part the earlier model lacked, e.g. NVSF-A's goal pathway). Raises
     :class:`WeightsError` for another architecture, an unreadable file, a NaN, or no tensor in common."""
-    metadata = read_metadata(path)
-    if metadata.get('architecture') != model.key:
-        raise WeightsError(f'{path}: weights are for architecture {metadata.get("architecture")!r}, '
-                           f'not {model.key!r}')
-    try:
-        with safe_open(str(path), framework='pt') as f:
-            tensors = {name: f.get_tensor(name) for name in f.keys()}
-    except Exception as error:
-        raise WeightsError(f'{path}: cannot read tensors ({error})') from None
+    _metadata_for(model, path)                          # the architecture must match
+    tensors = _read_tensors(path)
     expected = model.state_dict()
     shared = {name: t for name, t in tensors.items() if name in expected and t.shape == expected[name].shape}
     if not shared:
