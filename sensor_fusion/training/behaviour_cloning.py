@@ -24,6 +24,7 @@ several folders).
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import json
 import math
@@ -335,9 +336,9 @@ def _camera_frames(episodes: Sequence[EpisodeTensors]) -> tuple[torch.Tensor, to
 def pretrain_camera(model, head: torch.nn.Module, train_set: Sequence[EpisodeTensors],
                     val_set: Sequence[EpisodeTensors], epochs: int, learning_rate: float,
                     progress: bool = True) -> list[float]:
-    """Localisation pretraining of the camera encoder, before cloning: the encoder and the camera
-    ``head`` (the camera probe's, or NVSF-A's candidate locator) regress every cube's table position from single frames (supervised by the layout
-    each bag's seed regenerates). Returns per epoch the held-out R^2 of the positions (1: exact,
+    """Localisation pretraining of the camera encoder, before cloning: the encoder and ``head`` (the
+    camera probe's, or the goal pathway's candidate locator) regress every cube's table position
+    from single frames (supervised by the layout each bag's seed regenerates). Returns per epoch the held-out R^2 of the positions (1: exact,
     0: no better than the mean layout).
 
     Measured on the cloned NVSF-A (camera probe weight 0.1 during cloning): a linear readout of its
@@ -415,23 +416,24 @@ def _cubes_xy(result: Optional[dict]) -> Optional[torch.Tensor]:
     return None if episode is None else torch.stack([_normalised_xy(episode.cube_positions[c]) for c in CUBE_COLOURS])
 
 
-_TIP_KINEMATICS = None
+@functools.lru_cache(maxsize=1)
+def _tip_kinematics():
+    """The simulated arm's (MjModel, MjData, ArmKinematics), built once per process."""
+    import mujoco
+    from ..sim.arm import ArmKinematics
+    from ..sim.world import world_xml
+    model = mujoco.MjModel.from_xml_string(world_xml())
+    return model, mujoco.MjData(model), ArmKinematics(model)
 
 
 def _tool_xy(inputs: FusionInputs, result: Optional[dict]) -> Optional[torch.Tensor]:
     """(T, 2) the tool tip's table position at each tick, normalised like the cubes', by the simulated
     arm's forward kinematics from the recorded joint positions; None unless the bag is of the embedded
     task (another robot's joints mean another arm: never guessed)."""
-    global _TIP_KINEMATICS
     if _layout(result) is None:
         return None
     import mujoco
-    from ..sim.arm import ArmKinematics
-    from ..sim.world import world_xml
-    if _TIP_KINEMATICS is None:
-        model = mujoco.MjModel.from_xml_string(world_xml())
-        _TIP_KINEMATICS = (model, mujoco.MjData(model), ArmKinematics(model))
-    model, data, arm = _TIP_KINEMATICS
+    model, data, arm = _tip_kinematics()
     joints = inputs.proprio[:, :len(JOINTS)].double().numpy()                                  # (T, J)
     tips = np.empty((len(joints), 2))
     for i, q in enumerate(joints):
