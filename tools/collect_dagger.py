@@ -22,6 +22,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
+from sensor_fusion.evaluation import HELD_OUT_FIRST_SEED  # noqa: E402
 from sensor_fusion.training.behaviour_cloning import _dagger_episode  # noqa: E402
 from sensor_fusion.training.closed_loop import ClosedLoop  # noqa: E402
 from sensor_fusion.weights import load_weights  # noqa: E402
@@ -36,8 +37,8 @@ def main() -> int:
     parser.add_argument('--episodes', type=int, default=16)
     parser.add_argument('--max-seconds', type=float, default=None, help="cut episodes after this long (default: the task's timeout)")
     args = parser.parse_args()
-    if args.first_seed + args.episodes > 100_000 > args.first_seed or args.first_seed >= 100_000:
-        parser.error('seeds from 100 000 on are the evaluation\'s held-out episodes')
+    if args.first_seed + args.episodes > HELD_OUT_FIRST_SEED:
+        parser.error(f'seeds from {HELD_OUT_FIRST_SEED} on are the evaluation\'s held-out episodes')
     torch.set_num_threads(1)
     config = load_config(args.architecture)
     model = build_architecture(args.architecture, config)

@@ -142,9 +142,13 @@ class GoalPathway(nn.Module):
                last_candidates: torch.Tensor, last_tool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
         """((B, K, 2) candidates, (B, 2) tool, MACs): renewed where ``seen`` (B,) / ``felt`` (B,), else the last."""
         b = camera_token.shape[0]
-        candidates = self.candidate_locator(camera_token).view(b, -1, 2)                     # (B, K, 2)
-        candidates = torch.where(seen[:, None, None], candidates, last_candidates)
-        tool = torch.where(felt[:, None], self.tool_locator(inputs.proprio), last_tool)      # (B, 2)
+        # Nothing seen or felt (a skipped encoder at batch 1, the deployment case): nothing computed.
+        candidates, tool = last_candidates, last_tool
+        if seen.any():
+            located = self.candidate_locator(camera_token).view(b, -1, 2)                    # (B, K, 2)
+            candidates = torch.where(seen[:, None, None], located, last_candidates)
+        if felt.any():
+            tool = torch.where(felt[:, None], self.tool_locator(inputs.proprio), last_tool)  # (B, 2)
         macs = linear_macs(self.candidate_locator, int(seen.sum())) + linear_macs(self.tool_locator, int(felt.sum()))
         return candidates, tool, macs
 
