@@ -103,6 +103,27 @@ def test_the_expert_solves_the_task(seed):
     assert episode.outcome is Outcome.SUCCESS, (episode.outcome, episode.events)
 
 
+def test_the_expert_never_climbs_near_the_cube_and_descends_before_exact_alignment():
+    """Near the target it centres and descends, as a policy that sees the cube to ~1 cm can copy."""
+    from sensor_fusion.sim.expert import DESCEND_WITHIN_M, NEAR_M
+    from sensor_fusion.sim.task import cube_top
+    sim = TabletopSim(SimConfig(render=False))
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(9)
+    near = []                                   # (horizontal distance, commanded vz) before contact
+    while not episode.done:
+        twist = expert.act(sim.pad_force_n)
+        tip, _ = sim.tip_pose()
+        distance = np.linalg.norm(cube_top(episode.cube_positions[episode.target])[:2] - tip[:2])
+        if distance <= NEAR_M and sim.pad_force_n < 0.3:
+            near.append((distance, twist[2]))
+        sim.command_twist(twist)
+        sim.step()
+    assert episode.outcome is Outcome.SUCCESS
+    assert near and all(vz <= 0.0 for _, vz in near)                  # never back up to the hover height
+    assert any(vz < -0.04 and d > DESCEND_WITHIN_M / 2 for d, vz in near)   # full descent while 4 mm+ off
+
+
 def test_the_expert_waits_until_the_instruction_has_ended():
     from sensor_fusion.sim.expert import SET_OFF_RAMP_S
     sim = TabletopSim(SimConfig(render=False), TaskConfig(tone_s=0.6))
