@@ -184,6 +184,7 @@ def _train(args: argparse.Namespace) -> int:
                              dagger_first_seed=args.dagger_first_seed,
                              dagger_expert_mix=tuple(args.dagger_expert_mix),
                              dagger_max_seconds=args.dagger_max_seconds,
+                             dagger_through_ball_violations=args.dagger_through_ball_violations,
                              target_probe_weight=args.target_probe_weight,
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight,
@@ -256,6 +257,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--dagger-max-seconds', type=float, default=None,
                        help="cut DAgger episodes after this long (default: the task's timeout); the start and "
                             'the approach, where a stalled policy spends its time, come first')
+    train.add_argument('--dagger-through-ball-violations', action='store_true',
+                       help='DAgger episodes go on after the policy moves while the ball passes (counted as that '
+                            'failure), so the whole pass is labelled in the states of a policy that did not freeze')
     train.add_argument('--target-probe-weight', type=float, default=0.0,
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--camera-probe-weight', type=float, default=0.0,

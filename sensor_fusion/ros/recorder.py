@@ -63,9 +63,9 @@ class TravelNoise:
 
     Only where a wrong motion cannot end the episode (:meth:`allowed`): while the tone sounds and
     while travelling toward the target. Never while the ball threatens (moving is then a failure), in
-    contact, or within ``NEAR_M`` of the target: there the expert aligns to 4 mm before it descends,
-    and a drift it must keep correcting held it from ever descending (6 of 10 noisy episodes timed
-    out when the noise went on down to 3 cm above the top).
+    contact, or within ``NEAR_M`` of the target: there the expert centres and descends, and a drift
+    it must keep correcting held it from ever descending (6 of 10 noisy episodes timed out when the
+    noise went on down to 3 cm above the top, with the expert of the time, which aligned to 4 mm first).
     """
 
     NEAR_M = 0.03    # horizontal distance to the target under which the expert aligns and descends

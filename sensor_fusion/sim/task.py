@@ -42,6 +42,10 @@ class TaskConfig:
     freeze_speed_mps: float = 0.02    # "not moving": tool speed under this
     cube_area: tuple[float, float, float, float] = (0.32, 0.58, -0.22, 0.22)   # x min/max, y min/max
     min_cube_spacing_m: float = 0.11
+    # False: moving while the ball is in the zone is counted (Episode.ball_violation_s) but does not end
+    # the episode. For training rollouts only (DAgger): the whole ball pass gets labels, in the moving
+    # states a policy that did not freeze is in. Evaluation always ends the episode.
+    ball_violation_ends_episode: bool = True
 
 
 class Outcome(enum.Enum):
@@ -67,6 +71,7 @@ class Episode:
     held_s: float = 0.0                          # time the target has been pressed within tolerance
     time_s: float = 0.0
     peak_force_n: float = 0.0
+    ball_violation_s: float = 0.0                # time spent moving in the ball's zone (see TaskConfig)
     events: list = field(default_factory=list)   # (time, what) for the report
 
     @property
@@ -109,11 +114,15 @@ def judge(episode: Episode, config: TaskConfig, dt: float, pressed: Optional[str
         outcome = Outcome.BALL_CONTACT
     elif force_n > config.force_limit_n:
         outcome = Outcome.FORCE_OVER_LIMIT
-    elif ball_in_zone and tool_speed_mps > config.freeze_speed_mps:
+    elif ball_in_zone and tool_speed_mps > config.freeze_speed_mps and config.ball_violation_ends_episode:
         outcome = Outcome.MOVED_DURING_BALL
     elif pressed is not None and pressed != episode.target and force_n > 1.0:
         outcome = Outcome.WRONG_CUBE
     else:
+        if ball_in_zone and tool_speed_mps > config.freeze_speed_mps:   # counted, not ending it (TaskConfig)
+            if episode.ball_violation_s == 0.0:
+                episode.events.append((round(episode.time_s, 3), Outcome.MOVED_DURING_BALL.value))
+            episode.ball_violation_s += dt
         on_target = pressed == episode.target and abs(force_n - config.force_target_n) <= config.force_tolerance_n
         episode.held_s = episode.held_s + dt if on_target else 0.0
         if episode.held_s >= config.hold_s:

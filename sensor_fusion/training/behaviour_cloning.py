@@ -20,6 +20,14 @@ demonstrations' and the evaluation's. DAgger episodes are written as bags (the p
 stream, the expert's action as the command) and read back by the same loader as the
 demonstrations, so they are kept and can train later runs (``sensor-fusion train --data`` takes
 several folders).
+
+``dagger_through_ball_violations``: a DAgger episode goes on after the policy moved while the ball
+passed (the evaluation ends it there, as a failure). Fed a demonstration, cloned NVSF-A froze
+within 5-10 ticks of the expert's freeze, yet in closed loop it did not slow down for the ball: in
+the demonstrations the arm itself stops at the freeze, and a policy can read "stop" off its own arm
+(events, joints) instead of the ball. Only states where the arm still moves while the ball comes
+teach the ball. The expert freezes 0.25 s before the ball can reach the zone and stays frozen until
+it is as far past: an episode cut at the first violation labels ~25 such ticks, the whole pass ~70.
 """
 from __future__ import annotations
 
@@ -65,6 +73,7 @@ class TrainConfig:
     dagger_epochs: int = 4           # epochs over the grown training set after each round
     dagger_first_seed: int = 50_000  # clear of the recorded seeds and of the evaluation's (100 000 on)
     dagger_max_seconds: Optional[float] = None   # cut DAgger episodes short; None: the task's timeout
+    dagger_through_ball_violations: bool = False   # DAgger episodes go on after the policy moves during the ball
     dagger_expert_mix: tuple[float, ...] = (0.5, 0.25)   # share of ticks the expert drives, per round; later rounds 0
     target_probe_weight: float = 0.0  # auxiliary loss: name the target cube and where it lies, from the state (_unroll)
     camera_probe_weight: float = 0.0  # auxiliary loss: say where every cube lies, from the camera token (_unroll)
@@ -543,7 +552,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         if dagger_dir is None:
             dagger_dir = out_dir / 'dagger' if out_dir is not None else Path(tempfile.mkdtemp(prefix='dagger_'))
         dagger_dir.mkdir(parents=True, exist_ok=True)
-        loop = ClosedLoop(model_config.preprocess, control_rate_hz=config.control_rate_hz)
+        loop = ClosedLoop(model_config.preprocess, control_rate_hz=config.control_rate_hz,
+                          task=TaskConfig(ball_violation_ends_episode=not config.dagger_through_ball_violations))
         rng = np.random.default_rng(config.seed)
         for round_index in range(config.dagger_rounds):
             mix = config.dagger_expert_mix
@@ -601,7 +611,7 @@ def _dagger_episode(loop, model, seed: int, expert_probability: float, rng: np.r
 
     if bag.exists():
         shutil.rmtree(bag)            # a torn bag of an interrupted run
-    return loop.run(seed, controller, with_expert=True, max_seconds=max_seconds, bag=bag).outcome
+    return loop.run(seed, controller, with_expert=True, max_seconds=max_seconds, bag=bag).verdict
 
 
 def _plot_curve(path: Path, train_losses: list[float], val_losses: list[float], title: str) -> None:

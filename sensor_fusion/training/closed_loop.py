@@ -29,7 +29,7 @@ from ..ros.sim_node import sensor_messages
 from ..safety import CommandLimits, scale_action
 from ..sim.expert import ScriptedExpert
 from ..sim.simulator import SimConfig, TabletopSim
-from ..sim.task import CONTROL_RATE_HZ, Outcome
+from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig
 from ..sim.world import JOINTS, PHYSICS_STEP_S
 
 STAMP_BASE_NS = 1_000_000_000       # as the recorder and sim_node: a zero stamp means "unset" in ROS
@@ -54,18 +54,24 @@ class EpisodeRun:
     time_s: float
     peak_force_n: float
     ticks: list[Tick] = field(default_factory=list)   # kept only when asked for (memory)
+    ball_violation_s: float = 0.0                      # moving in the ball's zone (TaskConfig.ball_violation_ends_episode)
 
     @property
     def success(self) -> bool:
-        return self.outcome is Outcome.SUCCESS
+        return self.outcome is Outcome.SUCCESS and self.ball_violation_s == 0.0
+
+    @property
+    def verdict(self) -> Outcome:
+        """The outcome, with a counted ball violation (an episode that went on after it) as the failure it is."""
+        return Outcome.MOVED_DURING_BALL if self.ball_violation_s > 0.0 else self.outcome
 
 
 class ClosedLoop:
     """One simulator reused across episodes (building the renderers is the slow part)."""
 
     def __init__(self, preprocess: PreprocessConfig, render: bool = True, control_rate_hz: float = CONTROL_RATE_HZ,
-                 limits: CommandLimits = SIM_LIMITS, ablate: Iterable[str] = ()):
-        self.sim = TabletopSim(SimConfig(render=render))
+                 limits: CommandLimits = SIM_LIMITS, ablate: Iterable[str] = (), task: TaskConfig = TaskConfig()):
+        self.sim = TabletopSim(SimConfig(render=render), task)
         self.expert = ScriptedExpert(self.sim)
         self.preprocess, self.limits = preprocess, limits
         self.control_period_steps = max(1, int(round(1.0 / (control_rate_hz * PHYSICS_STEP_S))))
@@ -131,10 +137,13 @@ class ClosedLoop:
                 except ConversionError as error:
                     buffers.drop(modality, error.reason)
         run.outcome, run.time_s, run.peak_force_n = episode.outcome, episode.time_s, episode.peak_force_n
+        run.ball_violation_s = episode.ball_violation_s
         if writer is not None:
             result = {'seed': seed, 'target': episode.target, 'outcome': episode.outcome.value,
                       'time_s': round(episode.time_s, 3), 'peak_force_n': round(episode.peak_force_n, 3),
                       'labels': 'expert', 'driven_by': 'policy'}
+            if episode.ball_violation_s:
+                result['ball_violation_s'] = round(episode.ball_violation_s, 3)
             writer.write('result', String(data=json.dumps(result)), STAMP_BASE_NS + sim.time_ns)
         return run
 

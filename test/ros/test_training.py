@@ -157,6 +157,24 @@ def test_the_in_process_closed_loop_runs_the_expert_to_success():
     assert all(tick.observation.rgb is None for tick in silenced.ticks)
 
 
+def test_a_training_rollout_goes_on_through_a_ball_violation_and_counts_it():
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.sim.task import Outcome, TaskConfig, sample_episode
+    from sensor_fusion.training.closed_loop import ClosedLoop
+    seed = next(s for s in range(200) if (sample_episode(s).ball_start_s or 9.0) < 2.0)
+    keep_moving = lambda observation, expert: np.array([0.15, 0.0, 0.0, 0.0, 0.0, 0.0])   # 3 cm/s  # noqa: E731
+    until = sample_episode(seed).ball_start_s + 1.2
+    ends = ClosedLoop(load_config('nvsf_a').preprocess, render=False).run(seed, keep_moving, max_seconds=until)
+    assert ends.outcome is Outcome.MOVED_DURING_BALL and ends.time_s < until
+    training = ClosedLoop(load_config('nvsf_a').preprocess, render=False,
+                          task=TaskConfig(ball_violation_ends_episode=False))
+    goes_on = training.run(seed, keep_moving, max_seconds=until)
+    assert goes_on.outcome is Outcome.RUNNING and goes_on.time_s >= until - 0.01   # the whole pass
+    zone_crossing_s = 2 * TaskConfig().danger_half_width_m / TaskConfig().ball_speed_mps      # 0.2 s
+    assert goes_on.ball_violation_s == pytest.approx(zone_crossing_s, abs=0.03)       # all of it counted
+    assert goes_on.verdict is Outcome.MOVED_DURING_BALL and not goes_on.success
+
+
 def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_path):
     from sensor_fusion.architectures import load_config
     from sensor_fusion.sim.world import JOINTS

@@ -161,3 +161,16 @@ def test_the_sim_target_runs_the_fusion_node_at_the_tasks_control_rate():
     from sensor_fusion.sim.task import CONTROL_RATE_HZ
     values = yaml.safe_load(config_path('sim.yaml').read_text())['fusion_node']['ros__parameters']
     assert values['control_rate_hz'] == CONTROL_RATE_HZ
+
+
+def test_a_ball_violation_ends_an_episode_unless_a_training_task_only_counts_it():
+    from sensor_fusion.sim.task import judge
+    moving_in_zone = dict(pressed=None, force_n=0.0, ball_contact=False, ball_in_zone=True, tool_speed_mps=0.1)
+    evaluation = sample_episode(0)
+    assert judge(evaluation, TaskConfig(), 0.002, **moving_in_zone) is Outcome.MOVED_DURING_BALL
+    training_config = TaskConfig(ball_violation_ends_episode=False)
+    training = sample_episode(0, training_config)
+    for _ in range(10):
+        assert judge(training, training_config, 0.002, **moving_in_zone) is Outcome.RUNNING
+    assert judge(training, training_config, 0.002, **{**moving_in_zone, 'tool_speed_mps': 0.0}) is Outcome.RUNNING
+    assert training.ball_violation_s == pytest.approx(0.02) and training.events == [(0.002, 'moved_during_ball')]
