@@ -79,8 +79,10 @@ data: setup
 
 # Trains all three from scratch and ships them to models/ with their model cards (two jobs at a
 # time, ~2 h on 2 cores). NVSF-A: camera pretraining and cloning with its goal pathway supervised,
-# then DAgger rounds with the policy driving alone (the expert labels every tick it visits). NVSF-H: cloning with the target and camera probes. The shipped weights came
-# from a longer chain of runs, each command in models/training_commands.json.
+# then 2 DAgger rounds with the policy driving alone (the expert labels every tick it visits), then
+# 3 more cloning epochs on the demonstrations (the shipped chain ends so: later DAgger rounds did
+# worse). NVSF-H: cloning with the target and camera probes. The shipped weights came from a longer
+# chain of runs, each command in models/training_commands.json.
 models: setup
 	@test -e $(DATA) -a -e $(DART) -a -e $(DART_STRONG) || $(MAKE) data
 	$(PY) -m sensor_fusion train --architecture nvsf_h --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_h \
@@ -90,10 +92,13 @@ models: setup
 	  --epochs 6 --batch-episodes 32 --window 32 --threads 1 & \
 	( $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a_bc \
 	    --epochs 18 --batch-episodes 32 --window 64 --goal-weight 1 --camera-pretrain-epochs 10 --threads 1 && \
-	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a_dagger \
 	    --init out/train/nvsf_a_bc/nvsf_a.safetensors --epochs 0 --batch-episodes 32 --window 64 --goal-weight 1 \
-	    --learning-rate 3e-4 --dagger-rounds 4 --dagger-episodes 16 --dagger-epochs 1 --dagger-expert-mix \
-	    --dagger-max-seconds 10 --dagger-first-seed 61000 --threads 1 ); wait
+	    --learning-rate 3e-4 --dagger-rounds 2 --dagger-episodes 16 --dagger-epochs 1 --dagger-expert-mix \
+	    --dagger-max-seconds 10 --dagger-first-seed 61000 --threads 1 && \
+	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a \
+	    --init out/train/nvsf_a_dagger/nvsf_a.safetensors --epochs 3 --batch-episodes 32 --window 64 --goal-weight 1 \
+	    --learning-rate 3e-4 --threads 1 ); wait
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a.safetensors \
 	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors

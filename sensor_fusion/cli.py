@@ -185,6 +185,7 @@ def _train(args: argparse.Namespace) -> int:
                              dagger_expert_mix=tuple(args.dagger_expert_mix),
                              dagger_max_seconds=args.dagger_max_seconds,
                              dagger_through_ball_violations=args.dagger_through_ball_violations,
+                             weight_average_decay=args.weight_average_decay,
                              target_probe_weight=args.target_probe_weight,
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight,
@@ -260,6 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--dagger-through-ball-violations', action='store_true',
                        help='DAgger episodes go on after the policy moves while the ball passes (counted as that '
                             'failure), so the whole pass is labelled in the states of a policy that did not freeze')
+    train.add_argument('--weight-average-decay', type=float, default=0.0,
+                       help='> 0: keep an exponential moving average of the weights (this decay per optimiser step, '
+                            'e.g. 0.99) and validate, roll out, checkpoint and save it (0: off)')
     train.add_argument('--target-probe-weight', type=float, default=0.0,
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--camera-probe-weight', type=float, default=0.0,

@@ -68,7 +68,7 @@ class TravelNoise:
     noise went on down to 3 cm above the top, with the expert of the time, which aligned to 4 mm first).
     """
 
-    NEAR_M = 0.03    # horizontal distance to the target under which the expert aligns and descends
+    NEAR_M = 0.03    # no noise this close to the target (horizontally): the expert centres and descends there
 
     def __init__(self, sigma_mps: float, seed: int, correlation_s: float = 0.2):
         if sigma_mps < 0 or correlation_s <= 0:

@@ -36,6 +36,20 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
 
 
+def test_the_weight_average_is_what_is_saved(bags, tmp_path):
+    config = dict(epochs=2, batch_episodes=2, val_fraction=0.34, window=8)
+    saved = {}
+    for name, decay in (('plain', 0.0), ('latest', 1e-9), ('average', 0.9)):
+        result = train('nvsf_a', bags, tmp_path / name, TrainConfig(**config, weight_average_decay=decay), progress=False)
+        saved[name] = build_policy('nvsf_a', 'cpu', result.weights).model.state_dict()
+    # decay ~0: the average is the latest weights, so the same seeded run saves the same tensors
+    assert all(torch.allclose(saved['plain'][k], saved['latest'][k], atol=1e-6) for k in saved['plain'])
+    # decay 0.9: it lags the weights, and the lagging average is what was saved
+    assert any(not torch.allclose(saved['plain'][k], saved['average'][k], atol=1e-4) for k in saved['plain'])
+    with pytest.raises(ValueError, match='weight_average_decay'):
+        TrainConfig(weight_average_decay=1.0)
+
+
 def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags, tmp_path):
     import shutil
 
