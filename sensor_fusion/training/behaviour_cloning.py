@@ -32,8 +32,9 @@ it is as far past: an episode cut at the first violation labels ~25 such ticks, 
 ``weight_average_decay``: the weights validated, rolled out in DAgger, checkpointed and saved are an
 exponential moving average of the trained ones (Polyak averaging). The closed-loop success of
 NVSF-A's successive checkpoints swung far more than their losses: 11 of 20 selection episodes after
-3 cloning epochs, 2 of 20 after one more epoch with 16 DAgger episodes added, while the validation
-loss went from 0.0183 to 0.0206. An average over the last ~1/(1 - decay) steps damps that swing.
+3 cloning epochs; one epoch later 2 of 20 with 16 DAgger episodes added (validation loss 0.0183 ->
+0.0206), 4 of 20 without (0.0183 -> 0.0233). An average over the last ~1/(1 - decay) steps damps
+such a swing.
 """
 from __future__ import annotations
 
