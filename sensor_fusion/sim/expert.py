@@ -24,9 +24,10 @@ Near the cube (within ``NEAR_M``) it centres over it at its current height and d
 better aligned (full speed within ``DESCEND_WITHIN_M``); it never climbs back to the hover height
 from there. It used to align to 4 mm at the hover height before descending, and to climb back
 whenever it was 4 mm-2 cm off. That is finer than a policy perceives the cube through NVSF-A's
-32x32 camera input, ~1.5 cm per pixel (its goal was ~8 mm off in a traced episode): in closed loop the policy
-descended early, reached states where the demonstrations say "descend" and DAgger's labels said
-"up and over", and crept there until the timeout (58 of its 100 held-out losses). Landing 8 mm off
+32x32 camera input, ~4 cm per pixel at the cubes (its goal was ~8 mm off in a traced episode): in
+closed loop the policy descended early, reached states where the demonstrations say "descend" and
+DAgger's labels said "up and over", and crept there until the timeout (58 of its 100 held-out
+episodes). Landing 8 mm off
 centre still puts the whole 4 cm pad on the 5 cm cube, and the horizontal servo keeps centring
 during the descent.
 """
