@@ -110,16 +110,17 @@ def judge(episode: Episode, config: TaskConfig, dt: float, pressed: Optional[str
     episode.time_s += dt
     episode.peak_force_n = max(episode.peak_force_n, force_n)
     outcome = Outcome.RUNNING
+    moving_in_zone = ball_in_zone and tool_speed_mps > config.freeze_speed_mps
     if ball_contact:
         outcome = Outcome.BALL_CONTACT
     elif force_n > config.force_limit_n:
         outcome = Outcome.FORCE_OVER_LIMIT
-    elif ball_in_zone and tool_speed_mps > config.freeze_speed_mps and config.ball_violation_ends_episode:
+    elif moving_in_zone and config.ball_violation_ends_episode:
         outcome = Outcome.MOVED_DURING_BALL
     elif pressed is not None and pressed != episode.target and force_n > 1.0:
         outcome = Outcome.WRONG_CUBE
     else:
-        if ball_in_zone and tool_speed_mps > config.freeze_speed_mps:   # counted, not ending it (TaskConfig)
+        if moving_in_zone:                       # counted, not ending the episode (TaskConfig)
             if episode.ball_violation_s == 0.0:
                 episode.events.append((round(episode.time_s, 3), Outcome.MOVED_DURING_BALL.value))
             episode.ball_violation_s += dt

@@ -58,7 +58,7 @@ class EpisodeRun:
 
     @property
     def success(self) -> bool:
-        return self.outcome is Outcome.SUCCESS and self.ball_violation_s == 0.0
+        return self.verdict is Outcome.SUCCESS
 
     @property
     def verdict(self) -> Outcome:
