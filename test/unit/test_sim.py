@@ -124,6 +124,30 @@ def test_the_expert_never_climbs_near_the_cube_and_descends_before_exact_alignme
     assert any(vz < -0.04 and d > DESCEND_WITHIN_M / 2 for d, vz in near)   # full descent while 4 mm+ off
 
 
+def test_the_expert_does_not_climb_back_to_hover_height_when_clear_of_the_cubes():
+    """A policy that starts its descent early is labelled "go on at this height", not "climb"."""
+    from sensor_fusion.sim.expert import CLEARANCE_M, HOVER_M, NEAR_M
+    from sensor_fusion.sim.task import cube_top
+    sim = TabletopSim(SimConfig(render=False))
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(0)                      # the target 23 cm from the start: a long approach
+    top = cube_top(episode.cube_positions[episode.target])
+    low_and_far = []                            # commanded vz below hover height, clear of the tops, far off
+    while not episode.done:
+        twist = expert.act(sim.pad_force_n)
+        tip, _ = sim.tip_pose()
+        distance, height = np.linalg.norm(top[:2] - tip[:2]), tip[2] - top[2]
+        if distance > NEAR_M and CLEARANCE_M <= height < HOVER_M - 0.005:
+            low_and_far.append(twist[2])
+        executed = twist.copy()
+        if 1.0 <= episode.time_s < 2.2 and distance > 0.06 and height > 0.035:
+            executed[2] = -0.2                  # a policy descending early, while still far off
+        sim.command_twist(executed)
+        sim.step()
+    assert episode.outcome is Outcome.SUCCESS
+    assert len(low_and_far) > 100 and max(low_and_far) <= 0.0
+
+
 def test_the_expert_waits_until_the_instruction_has_ended():
     from sensor_fusion.sim.expert import SET_OFF_RAMP_S
     sim = TabletopSim(SimConfig(render=False), TaskConfig(tone_s=0.6))
