@@ -148,6 +148,37 @@ def test_the_expert_does_not_climb_back_to_hover_height_when_clear_of_the_cubes(
     assert len(low_and_far) > 100 and max(low_and_far) <= 0.0
 
 
+@pytest.mark.parametrize('seed', [200049, 200055])      # the target at 33 cm and at 59 cm reach
+def test_the_expert_holds_the_press_force_with_a_command_the_policy_can_observe(seed):
+    """Pressing, its command is a function of reach and force alone, and it holds 4 N at any reach.
+
+    Commands at the task's 100 Hz, held between ticks, as the policy's are.
+    """
+    from sensor_fusion.sim.expert import press_admittance
+    sim = TabletopSim(SimConfig(render=False))
+    expert = ScriptedExpert(sim)
+    episode = sim.reset(seed)
+    target_n = sim.task.force_target_n
+    pressing, step = [], 0                      # (reach, force, commanded vz) in contact
+    while not episode.done:
+        if step % 5 == 0:
+            twist = expert.act(sim.pad_force_n)
+            tip, _ = sim.tip_pose()
+            if sim.pad_force_n >= 0.5:
+                pressing.append((np.linalg.norm(tip[:2]), sim.pad_force_n, twist[2]))
+            sim.command_twist(twist)
+        sim.step()
+        step += 1
+    assert episode.outcome is Outcome.SUCCESS
+    reach, force, vz = np.array(pressing).T
+    # At the target force the command is the push that holds it at this reach: no hidden state.
+    at_target = np.abs(force - target_n) < 0.1
+    assert at_target.sum() > 10
+    np.testing.assert_allclose(-vz[at_target], press_admittance(reach[at_target]) * target_n, atol=6e-4)
+    assert abs(force[-20:].mean() - target_n) < 0.15     # settles on the target, short reach or long
+    assert episode.peak_force_n < target_n + sim.task.force_tolerance_n      # no overshoot out of tolerance
+
+
 def test_the_expert_waits_until_the_instruction_has_ended():
     from sensor_fusion.sim.expert import SET_OFF_RAMP_S
     sim = TabletopSim(SimConfig(render=False), TaskConfig(tone_s=0.6))
