@@ -32,6 +32,11 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
     assert len(result.val_losses) == 6 and all(np.isfinite(result.val_losses))
     policy = build_policy(architecture, 'cpu', result.weights)          # what fusion_node's configure does
     assert (tmp_path / 'training_curve.png').stat().st_size > 0
+    # every epoch's weights, to choose among in closed loop; the last is the phase's checkpoint
+    epochs = sorted((tmp_path / 'checkpoints').glob(f'{architecture}-cloning_epoch_*.safetensors'))
+    assert [p.name for p in epochs] == [f'{architecture}-cloning_epoch_{n}.safetensors' for n in range(1, 6)]
+    build_policy(architecture, 'cpu', epochs[0])
+    assert (tmp_path / 'checkpoints' / f'{architecture}-cloning.safetensors').is_file()
     if architecture == 'nvsf_a':
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
 
