@@ -145,10 +145,12 @@ def _record(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .ros.recorder import record_expert
-    if not args.action_noise >= 0:
-        raise SystemExit(f'record: --action-noise must be >= 0 m/s, got {args.action_noise}')
+    for flag, value in (('--action-noise', args.action_noise), ('--press-noise', args.press_noise)):
+        if not value >= 0:
+            raise SystemExit(f'record: {flag} must be >= 0 m/s, got {value}')
     episodes = record_expert(Path(args.out), range(args.first_seed, args.first_seed + args.episodes),
-                             render=not args.no_render, action_noise_mps=args.action_noise)
+                             render=not args.no_render, action_noise_mps=args.action_noise,
+                             press_noise_mps=args.press_noise)
     successes = sum(e.outcome.value == 'success' for e in episodes)
     print(f'{len(episodes)} expert episodes in {args.out}: {successes} successes')
     return 0
@@ -235,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
     record.add_argument('--action-noise', type=float, default=0.0, metavar='M_PER_S',
                         help='DART: the arm executes the expert plus drifting noise of this standard deviation '
                              'while listening and travelling; the bags keep the expert\'s command (0: off)')
+    record.add_argument('--press-noise', type=float, default=0.0, metavar='M_PER_S',
+                        help='DART for the press: drifting noise of this standard deviation on the downward push '
+                             'while in contact (e.g. 0.008); the bags keep the expert\'s command (0: off)')
     record.set_defaults(handler=_record)
     train = commands.add_parser('train', help='behaviour cloning from recorded bags')
     train.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])

@@ -13,6 +13,12 @@ closed loop, from rest, they stayed, or kept the direction they happened to star
 noise the arm's motion and the label disagree, so the motion is a worse answer, and the episodes
 show the recoveries that a policy's own errors need. (Measured: at 0.08 m/s it was not enough; the
 policies still took their direction from their own motion. README, Results.)
+
+``press_noise_mps`` > 0 does the same for the press (:class:`PressNoise`): a drift on the downward
+push while in contact, so the bags hold forces off the target with the expert's correcting
+command. Clean presses settle within 0.1 N of the target, so the force varies too little to teach
+how the command must change with it, and the press needs precision: at a short reach 0.0025 m/s
+(1.25 % of full speed) more push holds 1 N more.
 """
 from __future__ import annotations
 
@@ -93,14 +99,34 @@ class TravelNoise:
         return self.value
 
 
+class PressNoise(TravelNoise):
+    """Noise on the downward push (m/s) while the pad presses, for DART demonstrations of the press.
+
+    Only in contact (at least ``CONTACT_N``) and never while the ball threatens; vertical only,
+    since sideways the pad stays on the cube by friction and the expert keeps centring anyway.
+    """
+
+    CONTACT_N = 0.5
+
+    def __init__(self, sigma_mps: float, seed: int, correlation_s: float = 0.2):
+        # its own stream: with both noises an episode's travel drift is the one TravelNoise alone gives
+        super().__init__(sigma_mps, seed + 7_919_993, correlation_s)
+
+    def allowed(self, sim: TabletopSim, expert: ScriptedExpert) -> bool:
+        return sim.pad_force_n >= self.CONTACT_N and not expert.ball_threat()
+
+
 def record_episode(sim: TabletopSim, expert: ScriptedExpert, seed: int, path: Path,
-                   max_seconds: Optional[float] = None, action_noise_mps: float = 0.0) -> Episode:
+                   max_seconds: Optional[float] = None, action_noise_mps: float = 0.0,
+                   press_noise_mps: float = 0.0) -> Episode:
     """One expert episode into the bag at ``path`` (a folder, as ros2 bag makes them); with
-    ``action_noise_mps`` > 0 the arm executes the expert's twist plus :class:`TravelNoise` and the bag
-    holds the expert's twist (DART)."""
+    ``action_noise_mps`` > 0 the arm executes the expert's twist plus :class:`TravelNoise`, with
+    ``press_noise_mps`` > 0 plus :class:`PressNoise` on the push, and the bag holds the expert's
+    twist (DART)."""
     episode = sim.reset(seed)
     expert.reset()
     noise = TravelNoise(action_noise_mps, seed) if action_noise_mps > 0 else None
+    press_noise = PressNoise(press_noise_mps, seed) if press_noise_mps > 0 else None
     bag = BagWriter(path)
     previous_dvs, base = None, STAMP_BASE_NS
     try:
@@ -113,6 +139,11 @@ def record_episode(sim: TabletopSim, expert: ScriptedExpert, seed: int, path: Pa
                 if noise.allowed(sim, expert):
                     executed = twist.copy()
                     executed[:3] += drift
+            if press_noise is not None:
+                push_drift = press_noise.step(PHYSICS_STEP_S)[2]
+                if press_noise.allowed(sim, expert):
+                    executed = executed.copy()
+                    executed[2] += push_drift
             sim.command_twist(executed)
             bag.write('command', conv.twist_msg(twist, base + decided_at, 'base'), base + decided_at)
             out = sim.step()
@@ -123,6 +154,8 @@ def record_episode(sim: TabletopSim, expert: ScriptedExpert, seed: int, path: Pa
                   'time_s': round(episode.time_s, 3), 'peak_force_n': round(episode.peak_force_n, 3)}
         if noise is not None:
             result['action_noise_mps'] = action_noise_mps
+        if press_noise is not None:
+            result['press_noise_mps'] = press_noise_mps
         bag.write('result', String(data=json.dumps(result)), base + sim.time_ns)
     finally:
         bag.close()
@@ -130,8 +163,8 @@ def record_episode(sim: TabletopSim, expert: ScriptedExpert, seed: int, path: Pa
 
 
 def record_expert(out_dir: Path, seeds: Iterable[int], render: bool = True, progress: bool = True,
-                  action_noise_mps: float = 0.0) -> list[Episode]:
-    """One bag per seed in ``out_dir`` (``episode_<seed>``); ``action_noise_mps``: see :func:`record_episode`."""
+                  action_noise_mps: float = 0.0, press_noise_mps: float = 0.0) -> list[Episode]:
+    """One bag per seed in ``out_dir`` (``episode_<seed>``); the noises: see :func:`record_episode`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     sim = TabletopSim(SimConfig(render=render))
     expert = ScriptedExpert(sim)
@@ -141,7 +174,8 @@ def record_expert(out_dir: Path, seeds: Iterable[int], render: bool = True, prog
         path = out_dir / f'episode_{seed:05d}'
         if path.exists():
             raise FileExistsError(f'{path} exists; choose another --out or remove it')
-        episodes.append(record_episode(sim, expert, seed, path, action_noise_mps=action_noise_mps))
+        episodes.append(record_episode(sim, expert, seed, path, action_noise_mps=action_noise_mps,
+                                       press_noise_mps=press_noise_mps))
         if progress:
             done = index + 1
             bar = '#' * int(30 * done / len(seeds))
@@ -150,4 +184,4 @@ def record_expert(out_dir: Path, seeds: Iterable[int], render: bool = True, prog
     return episodes
 
 
-__all__ = ['BagWriter', 'TravelNoise', 'record_episode', 'record_expert']
+__all__ = ['BagWriter', 'PressNoise', 'TravelNoise', 'record_episode', 'record_expert']

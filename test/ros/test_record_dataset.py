@@ -10,6 +10,7 @@ from sensor_fusion.ros.recorder import STAMP_BASE_NS, BagWriter, record_episode
 from sensor_fusion.ros.sim_node import sensor_messages
 from sensor_fusion.sim.expert import ScriptedExpert
 from sensor_fusion.sim.simulator import JOINTS, SimConfig, TabletopSim
+from sensor_fusion.sim.task import Outcome
 from sensor_fusion.sim.task import CONTROL_RATE_HZ
 from sensor_fusion.training.dataset import DatasetError, load_bag
 
@@ -104,3 +105,36 @@ def test_travel_noise_is_seeded_smooth_and_kept_out_of_danger():
     assert not a.allowed(sim, expert)                                  # aligning over the target: no noise
     with pytest.raises(ValueError):
         TravelNoise(-1.0, seed=0)
+
+
+def test_press_noise_acts_only_in_contact_and_spreads_the_press_force(tmp_path):
+    """DART for the press: forces off the target, each labelled with the expert's correction."""
+    from sensor_fusion.ros.recorder import PressNoise
+    from sensor_fusion.sim.world import PHYSICS_STEP_S
+
+    def press_forces(sigma):
+        sim = TabletopSim(SimConfig(render=False))
+        expert, episode = ScriptedExpert(sim), sim.reset(4)
+        noise, forces, noisy_before_contact = PressNoise(sigma, seed=4), [], 0
+        while not episode.done:
+            twist, drift = expert.act(sim.pad_force_n), noise.step(PHYSICS_STEP_S)[2]
+            if noise.allowed(sim, expert):
+                noisy_before_contact += sim.pad_force_n < PressNoise.CONTACT_N
+                twist = twist.copy()
+                twist[2] += drift
+            sim.command_twist(twist)
+            sim.step()
+            if sim.pad_force_n >= PressNoise.CONTACT_N:
+                forces.append(sim.pad_force_n)
+        return episode, np.array(forces), noisy_before_contact
+
+    clean, clean_forces, _ = press_forces(1e-12)
+    noisy, noisy_forces, noisy_before_contact = press_forces(0.008)
+    assert clean.outcome is noisy.outcome is Outcome.SUCCESS and noisy_before_contact == 0
+    spread = lambda f: np.percentile(f, 90) - np.percentile(f, 10)          # noqa: E731
+    assert spread(noisy_forces) > 1.5 * spread(clean_forces) and spread(noisy_forces) > 1.0
+    # recorded through record_episode: the result says so
+    sim = TabletopSim(SimConfig(render=True))
+    record_episode(sim, ScriptedExpert(sim), seed=4, path=tmp_path / 'press', press_noise_mps=0.008)
+    loaded = load_bag(tmp_path / 'press', PREPROCESS, JOINTS)
+    assert loaded.result['press_noise_mps'] == 0.008 and loaded.result['outcome'] == 'success'
