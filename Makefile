@@ -60,8 +60,8 @@ demo: setup
 	$(PY) -m sensor_fusion demo --architecture $(ARCH) --backend $(BACKEND)
 
 # The training set: 260 scripted-expert episodes and 300 DART episodes (the expert's labels, the arm
-# driven with drifting noise while listening and travelling: 200 at 0.08 m/s, 100 at 0.2 m/s) as
-# MCAP bags, two recorders side by side (~16 min).
+# driven with drifting noise while listening and travelling: 200 at 0.08 m/s, 100 at 0.2 m/s; the
+# 200 also with 0.008 m/s on the push while pressing) as MCAP bags, two recorders side by side (~16 min).
 DATA := data/expert
 DART := data/dart
 DART_STRONG := data/dart_strong
@@ -71,8 +71,8 @@ data: setup
 	  $(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 900 & \
 	  $(PY) -m sensor_fusion record --out $(DATA) --episodes 130 --first-seed 1030; wait; fi
 	@if [ -e $(DART) ]; then echo "$(DART) exists: kept (remove it to record again)"; else \
-	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 & \
-	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08; wait; fi
+	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1200 --action-noise 0.08 --press-noise 0.008 & \
+	  $(PY) -m sensor_fusion record --out $(DART) --episodes 100 --first-seed 1300 --action-noise 0.08 --press-noise 0.008; wait; fi
 	@if [ -e $(DART_STRONG) ]; then echo "$(DART_STRONG) exists: kept (remove it to record again)"; else \
 	  $(PY) -m sensor_fusion record --out $(DART_STRONG) --episodes 50 --first-seed 1400 --action-noise 0.2 & \
 	  $(PY) -m sensor_fusion record --out $(DART_STRONG) --episodes 50 --first-seed 1450 --action-noise 0.2; wait; fi
