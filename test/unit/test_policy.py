@@ -89,6 +89,21 @@ def test_keyframe_weights_single_out_the_ticks_where_the_expert_changes_its_mind
     assert keyframe_weights(labels, previous, 0.0).tolist() == [1.0, 1.0, 1.0]
 
 
+def test_contact_weights_single_out_the_ticks_where_the_pad_presses():
+    """Read off the newest wrench sample, as the preprocessor scaled it (20 N -> 1.0)."""
+    import numpy as np
+    import torch
+    from sensor_fusion.preprocess.haptic import wrench_window
+    from sensor_fusion.training.behaviour_cloning import contact_weights
+    free, pressing, lifted = np.zeros((40, 6)), np.zeros((40, 6)), np.zeros((40, 6))
+    free[:, 0] = 0.2                   # noise and inertia: 0.2 N
+    pressing[-5:, 2] = -4.0            # pressing now: 4 N
+    lifted[:-3, 2] = -4.0              # pressed until 3 samples ago
+    windows = torch.from_numpy(np.stack([wrench_window(w, 32, 20.0, 2.0) for w in (free, pressing, lifted)]))
+    assert contact_weights(windows, 20.0, 10.0).tolist() == pytest.approx([1.0, 11.0, 1.0])
+    assert contact_weights(windows, 20.0, 0.0).tolist() == [1.0, 1.0, 1.0]
+
+
 def test_weights_from_before_a_config_field_existed_load_with_its_default_and_others_are_refused(tmp_path):
     import json
 
