@@ -46,6 +46,8 @@ from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, Policy
 from .encoders import GoalPathway, SummaryEncoders
 from .layers import linear_macs
 
+REFLEX_INPUTS = 5   # reflex pathway: the newest wrist force (3, scaled as the wrench window) and the tool's table position (2)
+REFLEX_WIDTH = 32
 GATE_MODES = ('all', 'threshold', 'sample')
 
 
@@ -62,6 +64,7 @@ class NVSFAConfig(ArchitectureConfig):
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
+    reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
 
     def __post_init__(self):
         super().__post_init__()
@@ -71,6 +74,9 @@ class NVSFAConfig(ArchitectureConfig):
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
         if not 0.0 < self.gate_threshold < 1.0:
             raise ValueError(f'NVSFAConfig.gate_threshold must be in (0, 1), got {self.gate_threshold}')
+        if self.reflex_pathway and not self.goal_pathway:
+            raise ValueError('NVSFAConfig.reflex_pathway reads the tool position of the goal pathway: '
+                             'it needs goal_pathway: true')
 
 
 @ARCHITECTURES.register('nvsf_a')
@@ -94,6 +100,12 @@ class NVSFActionPerception(FusionArchitecture):
             self.head = nn.Sequential(nn.Linear(c.d_plan + 2, c.d_plan), nn.ReLU(), nn.Linear(c.d_plan, c.action_dim))
         else:
             self.head = nn.Linear(c.d_plan, c.action_dim)
+        if c.reflex_pathway:
+            self.reflex = nn.Sequential(nn.Linear(REFLEX_INPUTS, REFLEX_WIDTH), nn.ReLU(),
+                                        nn.Linear(REFLEX_WIDTH, c.action_dim))
+            # Zero output at first: weights trained without the pathway command exactly as before.
+            nn.init.zeros_(self.reflex[-1].weight)
+            nn.init.zeros_(self.reflex[-1].bias)
         self.gate_mode = c.gate_mode
 
     @property
@@ -164,7 +176,15 @@ class NVSFActionPerception(FusionArchitecture):
         if self.config.goal_pathway:
             goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
             encoder_macs += goal_macs
-        head_output = torch.tanh(self.head(head_input))                         # (B, A)
+        head_logits = self.head(head_input)                                     # (B, A)
+        if self.config.reflex_pathway:
+            # The press needs its push to ~1 % of full speed, as a function of the force and of the
+            # reach (sim.expert.press_admittance): through the tokens, the attention readout and the
+            # GRU the head got it to ~4 % (README, Results). Here it reads them directly.
+            felt = gate[:, MODALITIES.index('wrench')].float()[:, None]         # (B, 1): the wrench was read
+            force = inputs.wrench[:, -1, :3] * felt                             # (B, 3) newest sample, scaled
+            head_logits = head_logits + self.reflex(torch.cat([force, goal['tool']], dim=1))
+        head_output = torch.tanh(head_logits)                                   # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out
@@ -202,5 +222,7 @@ class NVSFActionPerception(FusionArchitecture):
         m, d, c = len(MODALITIES), self.config.d_model, self.config
         gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
         attention = 2 * b * m * d
+        reflex = sum(linear_macs(layer, b) for layer in self.reflex if isinstance(layer, nn.Linear)) \
+            if c.reflex_pathway else 0
         return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
-                + attention + gru + linear_macs(self.head, b))
+                + attention + gru + linear_macs(self.head, b) + reflex)

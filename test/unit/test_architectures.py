@@ -266,6 +266,32 @@ def test_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted(key
     assert not torch.allclose(moved.action, out.action)
 
 
+def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_counts_its_macs(tmp_path):
+    plain = build('nvsf_a', goal_pathway=True).eval()
+    reflex = build('nvsf_a', goal_pathway=True, reflex_pathway=True).eval()
+    save_weights(plain, tmp_path / 'plain.safetensors')
+    from sensor_fusion.weights import load_matching_weights
+    fresh = load_matching_weights(reflex, tmp_path / 'plain.safetensors')    # training's --init
+    assert fresh and all(name.startswith('reflex.') for name in fresh)
+    inputs = batch_for(reflex, seeds=(0, 1))
+    with torch.no_grad():
+        before = plain(inputs, plain.initial_state(2))
+        silent = reflex(inputs, reflex.initial_state(2))
+        torch.testing.assert_close(silent.action, before.action)         # commands exactly as before
+        torch.nn.init.normal_(reflex.reflex[-1].weight)                  # as if trained
+        trained = reflex(inputs, reflex.initial_state(2))
+        wrench = inputs.wrench.clone()
+        wrench[:, -1, 2] += 0.2                                           # 4 N more, newest sample only
+        pressed = dataclasses.replace(inputs, wrench=wrench)
+        harder = reflex(pressed, reflex.initial_state(2))
+    assert not torch.allclose(trained.action, harder.action)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = reflex(inputs, reflex.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='goal_pathway'):
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': True})
+
+
 @pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
 def test_goal_pathway_learns_its_positions_from_their_own_losses_only(key):
     """The head reads goal - tool detached: the action loss leaves the locators and the instruction
