@@ -191,6 +191,7 @@ def _train(args: argparse.Namespace) -> int:
                              target_probe_weight=args.target_probe_weight,
                              camera_probe_weight=args.camera_probe_weight, learning_rate=args.learning_rate,
                              keyframe_weight=args.keyframe_weight, contact_weight=args.contact_weight,
+                             trainable=tuple(args.trainable),
                              modality_dropout=_parse_dropout(args.modality_dropout),
                              camera_pretrain_epochs=args.camera_pretrain_epochs, goal_weight=args.goal_weight)
     except ValueError as error:          # a bad setting: say which, without a traceback
@@ -273,6 +274,9 @@ def main(argv: list[str] | None = None) -> int:
                        help='auxiliary loss: name the target cube and its position from the recurrent state (0: off)')
     train.add_argument('--camera-probe-weight', type=float, default=0.0,
                        help="auxiliary loss: every cube's position from the camera token (nvsf_a, nvsf_h; 0: off)")
+    train.add_argument('--trainable', nargs='+', default=[], metavar='PREFIX',
+                       help='train only the parameters whose names start with these prefixes, the rest frozen '
+                            '(e.g. reflex. for NVSF-A\'s reflex pathway; default: all)')
     train.add_argument('--contact-weight', type=float, default=0.0,
                        help='k: weigh the action loss of ticks whose wrench shows the pad pressing by 1 + k '
                             '(the press needs the most precise commands; 0: off)')

@@ -88,6 +88,7 @@ class TrainConfig:
     camera_probe_weight: float = 0.0  # auxiliary loss: say where every cube lies, from the camera token (_unroll)
     keyframe_weight: float = 0.0      # extra loss weight per unit of change of the label since the previous tick (_unroll)
     contact_weight: float = 0.0       # extra loss weight on ticks the wrench shows the pad pressing (_unroll)
+    trainable: tuple = ()             # parameter-name prefixes to train, the rest frozen (e.g. ('reflex.',)); (): all
     # Modality dropout (ModDrop, Neverova et al., 2015): per training episode, each named modality
     # is missing for the whole episode with this probability, as a silenced topic leaves it
     # (FusionInputs.without). Measured: with the expert driving the closed loop the cloned NVSF-A
@@ -538,7 +539,15 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     train_set = [e for i, e in enumerate(episodes) if i not in held_out]
     val_set = [e for i, e in enumerate(episodes) if i in held_out]
     probe = None
-    parameters = list(model.parameters())
+    if config.trainable:
+        # Fine-tune one part (e.g. NVSF-A's reflex pathway) without moving what already works.
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith(tuple(config.trainable)))
+        if not any(p.requires_grad for p in model.parameters()):
+            names = sorted({name.split('.')[0] for name, _ in model.named_parameters()})
+            raise ValueError(f'trainable {list(config.trainable)} names no parameter of {architecture}; '
+                             f'its modules: {names}')
+    parameters = [p for p in model.parameters() if p.requires_grad]
     if config.target_probe_weight > 0:
         state_size = model.initial_state(1)[0].numel()
         probe = torch.nn.Linear(state_size, len(CUBE_COLOURS) + 2)  # trainer-only: not part of the saved model

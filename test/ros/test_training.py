@@ -214,3 +214,17 @@ def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_
             a, b = getattr(sample.observation, field), getattr(tick.observation, field)
             assert (a is None and b is None) or np.array_equal(a, b)
     assert loaded.result['driven_by'] == 'policy'
+
+
+def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
+    from sensor_fusion.paths import models_dir
+    from sensor_fusion.weights import _read_tensors
+    shipped = models_dir() / 'nvsf_a.safetensors'
+    config = dict(epochs=1, batch_episodes=2, val_fraction=0.34, window=8, learning_rate=1e-2)
+    result = train('nvsf_a', bags, tmp_path, TrainConfig(**config, trainable=('head.',)), progress=False,
+                   init_weights=shipped)
+    before, after = _read_tensors(shipped), _read_tensors(result.weights)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith('head.') for name in changed), sorted(changed)
+    with pytest.raises(ValueError, match='names no parameter'):
+        train('nvsf_a', bags, tmp_path / 'bad', TrainConfig(**config, trainable=('no_such_module.',)), progress=False)
