@@ -46,7 +46,7 @@ from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, Policy
 from .encoders import GoalPathway, SummaryEncoders
 from .layers import linear_macs
 
-REFLEX_INPUTS = 5   # reflex pathway: the newest wrist force (3, scaled as the wrench window) and the tool's table position (2)
+REFLEX_INPUTS = 5   # reflex pathway: the newest wrist force (3, in N) and the tool's table position (2, normalised)
 REFLEX_WIDTH = 32
 GATE_MODES = ('all', 'threshold', 'sample')
 
@@ -182,7 +182,9 @@ class NVSFActionPerception(FusionArchitecture):
             # reach (sim.expert.press_admittance): through the tokens, the attention readout and the
             # GRU the head got it to ~4 % (README, Results). Here it reads them directly.
             felt = gate[:, MODALITIES.index('wrench')].float()[:, None]         # (B, 1): the wrench was read
-            force = inputs.wrench[:, -1, :3] * felt                             # (B, 3) newest sample, scaled
+            # In newtons: scaled as the wrench window (1/20), 1 N was a step of 0.05 among inputs of
+            # order 1, and the pathway barely learned (its push off by 4 % of full speed after 6 epochs).
+            force = inputs.wrench[:, -1, :3] * felt * self.config.preprocess.haptic.force_scale_n   # (B, 3) N
             head_logits = head_logits + self.reflex(torch.cat([force, goal['tool']], dim=1))
         head_output = torch.tanh(head_logits)                                   # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
