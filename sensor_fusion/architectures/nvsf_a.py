@@ -47,6 +47,7 @@ from .encoders import GoalPathway, SummaryEncoders
 from .layers import linear_macs
 
 REFLEX_INPUTS = 5   # reflex pathway: the newest wrist force (3, in N) and the tool's table position (2, normalised)
+REFLEX_MODES = ('add', 'take_over')
 REFLEX_WIDTH = 32
 GATE_MODES = ('all', 'threshold', 'sample')
 
@@ -65,6 +66,7 @@ class NVSFAConfig(ArchitectureConfig):
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
     reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
+    reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace it as the force rises (forward)
 
     def __post_init__(self):
         super().__post_init__()
@@ -74,6 +76,8 @@ class NVSFAConfig(ArchitectureConfig):
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
         if not 0.0 < self.gate_threshold < 1.0:
             raise ValueError(f'NVSFAConfig.gate_threshold must be in (0, 1), got {self.gate_threshold}')
+        if self.reflex_mode not in REFLEX_MODES:
+            raise ValueError(f'NVSFAConfig.reflex_mode must be one of {REFLEX_MODES}, got {self.reflex_mode!r}')
         if self.reflex_pathway and not self.goal_pathway:
             raise ValueError('NVSFAConfig.reflex_pathway reads the tool position of the goal pathway: '
                              'it needs goal_pathway: true')
@@ -106,6 +110,12 @@ class NVSFActionPerception(FusionArchitecture):
             # Zero output at first: weights trained without the pathway command exactly as before.
             nn.init.zeros_(self.reflex[-1].weight)
             nn.init.zeros_(self.reflex[-1].bias)
+            if c.reflex_mode == 'take_over':
+                # The share of the command the reflex takes, from the force: 0.2 % at rest, 88 % at
+                # 4 N at first (its commands then start at zero: train it before use).
+                self.reflex_share = nn.Linear(1, 1)
+                nn.init.constant_(self.reflex_share.weight, 2.0)
+                nn.init.constant_(self.reflex_share.bias, -6.0)
         self.gate_mode = c.gate_mode
 
     @property
@@ -185,7 +195,14 @@ class NVSFActionPerception(FusionArchitecture):
             # In newtons: scaled as the wrench window (1/20), 1 N was a step of 0.05 among inputs of
             # order 1, and the pathway barely learned (its push off by 4 % of full speed after 6 epochs).
             force = inputs.wrench[:, -1, :3] * felt * self.config.preprocess.haptic.force_scale_n   # (B, 3) N
-            head_logits = head_logits + self.reflex(torch.cat([force, goal['tool']], dim=1))
+            reflex = self.reflex(torch.cat([force, goal['tool']], dim=1))                  # (B, A)
+            if self.config.reflex_mode == 'add':
+                head_logits = head_logits + reflex
+            else:
+                # An additive reflex cannot cancel an error of the head's that varies with the plan
+                # (README, Results); taking over, the pressing command is the reflex's alone.
+                share = torch.sigmoid(self.reflex_share(force.norm(dim=1, keepdim=True)))   # (B, 1)
+                head_logits = head_logits + share * (reflex - head_logits)
         head_output = torch.tanh(head_logits)                                   # (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
@@ -226,5 +243,7 @@ class NVSFActionPerception(FusionArchitecture):
         attention = 2 * b * m * d
         reflex = sum(linear_macs(layer, b) for layer in self.reflex if isinstance(layer, nn.Linear)) \
             if c.reflex_pathway else 0
+        if c.reflex_pathway and c.reflex_mode == 'take_over':
+            reflex += linear_macs(self.reflex_share, b)
         return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
                 + attention + gru + linear_macs(self.head, b) + reflex)

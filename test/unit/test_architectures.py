@@ -333,3 +333,26 @@ def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path
     with pytest.raises(WeightsError, match="architecture 'nvsf_h'"):
         save_weights(build('nvsf_h'), tmp_path / 'h.safetensors')
         load_matching_weights(pathway, tmp_path / 'h.safetensors')
+
+
+def test_nvsf_a_reflex_pathway_taking_over_replaces_the_head_as_the_force_rises():
+    model = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='take_over').eval()
+    inputs = batch_for(model, seeds=(0, 1))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.reflex[-1].weight)
+        first = model(inputs, model.initial_state(2)).action
+        model.reflex_share.weight.zero_()
+        model.reflex_share.bias.fill_(50.0)                   # the reflex's command alone
+        taken = model(inputs, model.initial_state(2)).action
+        torch.nn.init.normal_(model.head[-1].weight)          # the head's output no longer matters
+        torch.testing.assert_close(model(inputs, model.initial_state(2)).action, taken)
+        model.reflex_share.bias.fill_(-50.0)                  # the head's command alone
+        head_only = model(inputs, model.initial_state(2)).action
+        torch.nn.init.normal_(model.reflex[-1].weight)        # the reflex's output no longer matters
+        torch.testing.assert_close(model(inputs, model.initial_state(2)).action, head_only)
+    assert not torch.allclose(first, taken)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(inputs, model.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='reflex_mode'):
+        load_config('nvsf_a', overrides={'reflex_mode': 'sideways'})
