@@ -1,0 +1,92 @@
+"""Fit NVSF-A's reflex pathway offline on pressing ticks and graft it onto trained weights.
+
+    python tools/fit_reflex.py --weights models/nvsf_a.safetensors --data data/press7 data/expert7 \\
+        --out out/nvsf_a_reflex.safetensors
+
+Needs ``reflex_pathway: true`` and ``reflex_mode: take_over`` in config/architectures/nvsf_a.yaml
+(the weights are built, loaded and saved under that config). The reflex reads only the newest wrist
+force and the tool position, so it can be fitted on those ticks alone, by full-batch Adam in seconds,
+instead of through the whole recurrent network (README, Results: trained in place, on "contact"
+ticks that included DART collisions with the cubes, it never got below 3 % of full speed; fitted
+here on the ticks of clean and press-noise episodes, 0.8 %). Use bags without travel noise: a
+collision while travelling is a contact whose label is a travel command.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
+from sensor_fusion.preprocess import Preprocessor  # noqa: E402
+from sensor_fusion.training.behaviour_cloning import CONTACT_N, cached_episode_tensors  # noqa: E402
+from sensor_fusion.weights import load_matching_weights, save_weights  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--weights', required=True, type=Path, help='trained NVSF-A weights (with or without a reflex)')
+    parser.add_argument('--data', required=True, nargs='+', type=Path, help='folders of episode bags')
+    parser.add_argument('--out', required=True, type=Path)
+    parser.add_argument('--steps', type=int, default=2500)
+    parser.add_argument('--learning-rate', type=float, default=3e-3)
+    parser.add_argument('--take-over-from-n', type=float, default=1.0,
+                        help='force at which the reflex has taken over (half of it at half this force)')
+    parser.add_argument('--seed', type=int, default=0)
+    args = parser.parse_args()
+    config = load_config('nvsf_a')
+    if not (config.reflex_pathway and config.reflex_mode == 'take_over'):
+        raise SystemExit('config/architectures/nvsf_a.yaml needs reflex_pathway: true and reflex_mode: take_over')
+    torch.manual_seed(args.seed)
+    preprocessor = Preprocessor(config.preprocess)
+    scale = config.preprocess.haptic.force_scale_n
+    inputs, labels = [], []
+    for folder in args.data:
+        for bag in sorted(folder.glob('episode_*')):
+            episode = cached_episode_tensors(bag, config.preprocess, preprocessor, 100.0, (96, 72))
+            if episode.tool_xy is None or not len(episode.actions):
+                continue
+            force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
+            pressing = force.norm(dim=1) >= CONTACT_N                            # (T,)
+            inputs.append(torch.cat([force, episode.tool_xy], dim=1)[pressing])  # (P, 5)
+            labels.append(episode.actions[pressing])                             # (P, 6)
+    if not inputs or not sum(len(x) for x in inputs):
+        raise SystemExit(f'no pressing ticks in {[str(d) for d in args.data]}')
+    x, y = torch.cat(inputs), torch.cat(labels)                                  # (N, 5), (N, 6)
+    order = torch.randperm(len(x))
+    train, held_out = order[: int(0.85 * len(x))], order[int(0.85 * len(x)):]
+    target_u = torch.sign(y) * y.abs() ** (1.0 / config.action_power)            # head-output space
+    model = build_architecture('nvsf_a', config)
+    load_matching_weights(model, args.weights)
+    reflex = model.reflex
+    torch.nn.init.normal_(reflex[-1].weight, std=0.01)
+    optimiser = torch.optim.Adam(reflex.parameters(), lr=args.learning_rate)
+    for step in range(args.steps + 1):
+        loss = ((torch.tanh(reflex(x[train])) - target_u[train]) ** 2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        if step % 500 == 0:
+            with torch.no_grad():
+                action = model.shape_action(torch.tanh(reflex(x[held_out])))
+                force = x[held_out, :3].norm(dim=1)
+                band = (force >= 3.0) & (force < 5.0)
+                z_error = action[:, 2] - y[held_out, 2]
+                print(f'step {step}: {len(x)} pressing ticks; held-out vertical error (rms, full speed) '
+                      f'{z_error.pow(2).mean().sqrt():.4f}, at 3-5 N {z_error[band].pow(2).mean().sqrt():.4f}', flush=True)
+    with torch.no_grad():      # share = sigmoid(w (|F| - F_half)): half at F_half, > 99 % at twice it
+        half = args.take_over_from_n / 2.0
+        model.reflex_share.weight.fill_(5.0 / half)
+        model.reflex_share.bias.fill_(-5.0)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_weights(model, args.out)
+    print(f'wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
