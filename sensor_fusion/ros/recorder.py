@@ -33,7 +33,7 @@ from std_msgs.msg import String
 
 from ..bag_types import typestore
 from ..interfaces import COMMAND_TOPICS, EPISODE_RESULT_TOPIC, SENSOR_TOPICS
-from ..sim.expert import ScriptedExpert
+from ..sim.expert import PRESSING_N, ScriptedExpert
 from ..sim.simulator import SimConfig, TabletopSim
 from ..sim.task import Episode, cube_top
 from ..sim.world import PHYSICS_STEP_S
@@ -106,7 +106,7 @@ class PressNoise(TravelNoise):
     since sideways the pad stays on the cube by friction and the expert keeps centring anyway.
     """
 
-    CONTACT_N = 0.5
+    CONTACT_N = PRESSING_N
 
     def __init__(self, sigma_mps: float, seed: int, correlation_s: float = 0.2):
         # its own stream: with both noises an episode's travel drift is the one TravelNoise alone gives

@@ -64,6 +64,7 @@ CLEARANCE_M = 0.02         # the pad clears every cube this high above the tops 
 DESCEND_WITHIN_M = 0.008   # full descent speed this close; it ramps from zero at NEAR_M
 FREEZE_LOOKAHEAD_S = 0.25  # freeze this long before the ball can reach the zone
 SET_OFF_RAMP_S = 0.4       # then scale the first motion up linearly from zero over this long
+PRESSING_N = 0.5           # a normal force of at least this is a press (also for press noise and loss weights)
 PRESS_GAIN = 0.005         # (m/s)/N: proportional force correction (0.01 sets up a limit cycle at 100 Hz)
 PRESS_ERROR_CAP_N = 1.0   # the correction pushes for at most 1 N of missing force: more overshoots at contact
 #: Push per newton of press force against the reach r (m) from the base axis, (m/s)/N = a r^2 + b r + c:
@@ -112,7 +113,7 @@ class ScriptedExpert:
         twist[3:] = sim.hold_orientation()
         horizontal = top[:2] - tip[:2]
         distance = float(np.linalg.norm(horizontal))
-        pressing = normal_force_n >= 0.5 or (normal_force_n >= 0.3 and distance <= NEAR_M)
+        pressing = normal_force_n >= PRESSING_N or (normal_force_n >= 0.3 and distance <= NEAR_M)
         if distance > NEAR_M and not pressing:           # travel: down to hover height, never needlessly up
             velocity = 4.0 * (np.array([*top[:2], top[2] + HOVER_M]) - tip)
             if top[2] + CLEARANCE_M <= tip[2] < top[2] + HOVER_M:

@@ -60,6 +60,7 @@ from ..architectures import build_architecture, load_config
 from ..architectures.encoders import SummaryEncoders
 from ..observation import MODALITIES
 from ..preprocess import FusionInputs, Preprocessor, collate
+from ..sim.expert import PRESSING_N
 from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig, sample_episode
 from ..sim.world import CUBE_COLOURS, JOINTS
 from ..weights import load_matching_weights, save_weights
@@ -171,7 +172,7 @@ def keyframe_weights(labels_u: torch.Tensor, previous_u: torch.Tensor, k: float)
     return 1.0 + k * (labels_u - previous_u).norm(dim=1)
 
 
-CONTACT_N = 0.5   # a tick whose latest wrist force is at least this (N) is a pressing tick for contact_weight
+CONTACT_N = PRESSING_N   # a tick whose latest wrist force is at least this (N) is a pressing tick for contact_weight
 
 
 def contact_weights(wrench: torch.Tensor, force_scale_n: float, k: float) -> torch.Tensor:
