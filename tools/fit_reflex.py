@@ -23,7 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
 from sensor_fusion.preprocess import Preprocessor  # noqa: E402
-from sensor_fusion.training.behaviour_cloning import CONTACT_N, cached_episode_tensors  # noqa: E402
+from sensor_fusion.sim.task import CONTROL_RATE_HZ  # noqa: E402
+from sensor_fusion.training.behaviour_cloning import cached_episode_tensors, pressing_ticks  # noqa: E402
 from sensor_fusion.weights import load_matching_weights, save_weights  # noqa: E402
 
 
@@ -47,11 +48,11 @@ def main() -> int:
     inputs, labels = [], []
     for folder in args.data:
         for bag in sorted(folder.glob('episode_*')):
-            episode = cached_episode_tensors(bag, config.preprocess, preprocessor, 100.0, (96, 72))
+            episode = cached_episode_tensors(bag, config.preprocess, preprocessor, CONTROL_RATE_HZ, (96, 72))
             if episode.tool_xy is None or not len(episode.actions):
                 continue
             force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
-            pressing = force.norm(dim=1) >= CONTACT_N                            # (T,)
+            pressing = pressing_ticks(episode.inputs.wrench, scale)              # (T,)
             inputs.append(torch.cat([force, episode.tool_xy], dim=1)[pressing])  # (P, 5)
             labels.append(episode.actions[pressing])                             # (P, 6)
     if not inputs or not sum(len(x) for x in inputs):
@@ -59,8 +60,8 @@ def main() -> int:
     x, y = torch.cat(inputs), torch.cat(labels)                                  # (N, 5), (N, 6)
     order = torch.randperm(len(x))
     train, held_out = order[: int(0.85 * len(x))], order[int(0.85 * len(x)):]
-    target_u = torch.sign(y) * y.abs() ** (1.0 / config.action_power)            # head-output space
     model = build_architecture('nvsf_a', config)
+    target_u = model.unshape_action(y)                                           # head-output space
     load_matching_weights(model, args.weights)
     reflex = model.reflex
     torch.nn.init.normal_(reflex[-1].weight, std=0.01)

@@ -175,11 +175,15 @@ def keyframe_weights(labels_u: torch.Tensor, previous_u: torch.Tensor, k: float)
 CONTACT_N = PRESSING_N   # a tick whose latest wrist force is at least this (N) is a pressing tick for contact_weight
 
 
+def pressing_ticks(wrench: torch.Tensor, force_scale_n: float) -> torch.Tensor:
+    """(B,) bool: the latest sample of the (B, L, 6) wrench window (forces divided by ``force_scale_n``,
+    as the preprocessor scales them) shows at least ``CONTACT_N``."""
+    return wrench[:, -1, :3].norm(dim=1) * force_scale_n >= CONTACT_N
+
+
 def contact_weights(wrench: torch.Tensor, force_scale_n: float, k: float) -> torch.Tensor:
-    """(B,) loss weights 1 + k where the latest wrench sample of the (B, L, 6) window (forces divided by
-    ``force_scale_n``, as the preprocessor scales them) shows at least ``CONTACT_N``, else 1."""
-    pressing = wrench[:, -1, :3].norm(dim=1) * force_scale_n >= CONTACT_N                # (B,)
-    return 1.0 + k * pressing.float()
+    """(B,) loss weights 1 + k on :func:`pressing_ticks`, else 1."""
+    return 1.0 + k * pressing_ticks(wrench, force_scale_n).float()
 
 
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
