@@ -49,6 +49,12 @@ from .layers import linear_macs
 REFLEX_INPUTS = 5   # reflex pathway: the newest wrist force (3, in N) and the tool's table position (2, normalised)
 REFLEX_MODES = ('add', 'take_over')
 REFLEX_WIDTH = 32
+FREEZE_WIDTH = 32
+#: The freeze pathway stops the tool only below this wrist force: while pressing, holding the force is
+#: what keeps the tool still. The expert's 0.3 N (sim.expert.act) is of the pad's true normal force;
+#: the wrist sensor reads 0.5-0.9 N while the arm travels and brakes (measured, seed 90003), which
+#: at 0.3 N let the arm drive on through the ball's pass with the freeze at 0.9.
+FREEZE_BELOW_N = 2.0
 GATE_MODES = ('all', 'threshold', 'sample')
 
 
@@ -67,6 +73,8 @@ class NVSFAConfig(ArchitectureConfig):
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
     reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
     reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace it as the force rises (forward)
+    freeze_pathway: bool = False  # a detector on the raw events and image stops the command while a ball passes (forward)
+    freeze_hold: float = 0.9      # the freeze decays by this per tick unless seen again (freeze_pathway)
 
     def __post_init__(self):
         super().__post_init__()
@@ -80,6 +88,11 @@ class NVSFAConfig(ArchitectureConfig):
             raise ValueError(f'NVSFAConfig.reflex_mode must be one of {REFLEX_MODES}, got {self.reflex_mode!r}')
         if self.reflex_pathway and not self.goal_pathway:
             raise ValueError('NVSFAConfig.reflex_pathway reads the tool position of the goal pathway: '
+                             'it needs goal_pathway: true')
+        if not 0.0 <= self.freeze_hold < 1.0:
+            raise ValueError(f'NVSFAConfig.freeze_hold must be in [0, 1), got {self.freeze_hold}')
+        if self.freeze_pathway and not self.goal_pathway:
+            raise ValueError('NVSFAConfig.freeze_pathway reads the tool position of the goal pathway: '
                              'it needs goal_pathway: true')
 
 
@@ -116,6 +129,16 @@ class NVSFActionPerception(FusionArchitecture):
                 self.reflex_share = nn.Linear(1, 1)
                 nn.init.constant_(self.reflex_share.weight, 2.0)
                 nn.init.constant_(self.reflex_share.bias, -6.0)
+        if c.freeze_pathway:
+            ev = c.preprocess.events
+            self.freeze = nn.Sequential(nn.Linear(ev.channels * ev.grid ** 2 + 3 * c.preprocess.camera.size ** 2 + 2,
+                                                  FREEZE_WIDTH), nn.ReLU(),
+                                        nn.Linear(FREEZE_WIDTH, 1))
+            # Off at first (share 2e-9): weights trained without the pathway command as before. It is
+            # fitted by its own loss on the expert's freezes (tools/fit_freeze.py), not through the
+            # action loss, whose gradient through a saturated sigmoid would be nil.
+            nn.init.zeros_(self.freeze[-1].weight)
+            nn.init.constant_(self.freeze[-1].bias, -20.0)
         self.gate_mode = c.gate_mode
 
     @property
@@ -134,6 +157,8 @@ class NVSFActionPerception(FusionArchitecture):
                  torch.zeros(batch_size, c.action_dim, device=device))    # previous action
         if c.goal_pathway:
             state += self.goal.initial_state(batch_size, device)                 # last candidates, last tool
+        if c.freeze_pathway:
+            state += (torch.zeros(batch_size, device=device),)                  # the freeze held from earlier ticks
         return state
 
     def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,7 +185,11 @@ class NVSFActionPerception(FusionArchitecture):
             return None
         everything = torch.ones(1, len(MODALITIES), dtype=torch.bool, device=plan.device)
         gate, _ = self.decide_gate(torch.cat([plan, previous_action], dim=1), everything)
-        return tuple(gate[0].tolist())
+        needed = gate[0].tolist()
+        if self.config.freeze_pathway:   # it watches every tick, and needs the force to know a press
+            for name in ('events', 'camera', 'wrench'):
+                needed[MODALITIES.index(name)] = True
+        return tuple(needed)
 
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         plan, previous_action = state[:2]
@@ -170,7 +199,7 @@ class NVSFActionPerception(FusionArchitecture):
         tokens, encoder_macs = self.encode_gated(inputs, gate)                  # (B, M, D)
         if self.config.goal_pathway:   # from the raw camera token, before the modality embedding
             located = self.goal.locate(inputs, tokens[:, MODALITIES.index('camera')],
-                                       gate[:, MODALITIES.index('camera')], gate[:, MODALITIES.index('proprio')], *state[2:])
+                                       gate[:, MODALITIES.index('camera')], gate[:, MODALITIES.index('proprio')], *state[2:4])
         tokens = tokens + self.modality_embedding
         h = self.config.n_heads
         m = tokens.shape[1]
@@ -204,6 +233,16 @@ class NVSFActionPerception(FusionArchitecture):
                 share = torch.sigmoid(self.reflex_share(force.norm(dim=1, keepdim=True)))   # (B, 1)
                 head_logits = head_logits + share * (reflex - head_logits)
         head_output = torch.tanh(head_logits)                                   # (B, A)
+        freeze = None
+        if self.config.freeze_pathway:
+            # Held: seen once, a ball stays a threat for a while. Measured without it, the detector's
+            # per-tick answer flickered as the ball approached (0.4, 0.7, 0.6, 0.9, 0.6 over ten
+            # ticks), and the arm moved on between the freezes.
+            freeze = torch.maximum(self.freeze_probability(inputs, goal['tool']),
+                                   self.config.freeze_hold * state[-1])         # (B,)
+            force = inputs.wrench[:, -1, :3].norm(dim=1) * self.config.preprocess.haptic.force_scale_n   # (B,) N
+            stop = freeze * (force < FREEZE_BELOW_N).float() * inputs.mask[:, MODALITIES.index('wrench')].float()
+            head_output = head_output * (1.0 - stop[:, None])                    # (B, A); shaped: x (1 - stop)^3
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out
@@ -212,8 +251,32 @@ class NVSFActionPerception(FusionArchitecture):
         # weights trained either way fine-tune into the other.
         fed_back = head_output if self.config.feed_back_action else torch.zeros_like(head_output)
         next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ())
+        if freeze is not None:
+            next_state += (freeze,)
+        if freeze is not None:
+            goal = {**goal, 'freeze': freeze}
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                             state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=gate, goal=goal)
+
+    def freeze_logit(self, events: torch.Tensor, image: torch.Tensor, valid: torch.Tensor,
+                     tool: torch.Tensor) -> torch.Tensor:
+        """(B,) logit that the expert would hold still for a passing ball here.
+
+        Measured: the plan cross-attends to pooled event tokens (8 x 8) and drove on through 7 of 40
+        ball passes (selection seeds) at full travel speed, never slowing (README, Results). A fast
+        ball is a dense streak of events on the full 32 x 32 raster, which a small detector finds.
+        The camera shows the (yellow) ball as soon as it is launched, when it is still a few events
+        far away; the tool's position says whether the ball is still coming at the tool or past it.
+        ``valid`` (B, 2): the events and the camera arrived.
+        """
+        counts = events.abs().sum(dim=1).flatten(1) * valid[:, :1]              # (B, C * E * E): bins summed
+        pixels = image.flatten(1) * valid[:, 1:]                                 # (B, 3 * S * S)
+        return self.freeze(torch.cat([torch.log1p(counts), pixels, tool], dim=1))[:, 0]
+
+    def freeze_probability(self, inputs: FusionInputs, tool: torch.Tensor) -> torch.Tensor:
+        valid = inputs.mask[:, [MODALITIES.index('events'), MODALITIES.index('camera')]].float()   # (B, 2)
+        seeing = valid.amax(dim=1)                                              # (B,) nothing seen: no freeze
+        return torch.sigmoid(self.freeze_logit(inputs.events, inputs.image, valid, tool)) * seeing
 
     def encode_gated(self, inputs: FusionInputs, gate: torch.Tensor) -> tuple[torch.Tensor, int]:
         """Runs only the gated-on encoders, only on the rows that asked; (B, M, D) tokens and their MACs."""
@@ -245,5 +308,7 @@ class NVSFActionPerception(FusionArchitecture):
             if c.reflex_pathway else 0
         if c.reflex_pathway and c.reflex_mode == 'take_over':
             reflex += linear_macs(self.reflex_share, b)
+        if c.freeze_pathway:
+            reflex += sum(linear_macs(layer, b) for layer in self.freeze if isinstance(layer, nn.Linear))
         return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
                 + attention + gru + linear_macs(self.head, b) + reflex)

@@ -181,6 +181,21 @@ def pressing_ticks(wrench: torch.Tensor, force_scale_n: float) -> torch.Tensor:
     return wrench[:, -1, :3].norm(dim=1) * force_scale_n >= CONTACT_N
 
 
+def ball_freeze_ticks(actions: torch.Tensor, control_rate_hz: float, listen_s: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(froze (T,) bool, counted (T,) bool) of one episode's expert labels (T, 6).
+
+    After the instruction tone the expert commands an exact zero twist only while a ball threatens
+    and the pad does not press (sim.expert.act; travel, descent, press and the set-off ramp all
+    command something else). During the tone it holds still too, for the tone: no ball is launched
+    before 1.5 s (sim.task), so those ticks count as "no freeze" and teach that a still arm alone
+    is no ball. Not counted: the tick at the tone's end, where the set-off ramp starts from zero.
+    """
+    seconds = torch.arange(len(actions), dtype=torch.float32) / control_rate_hz            # (T,)
+    after_tone = seconds > listen_s + 0.5 / control_rate_hz
+    counted = after_tone | (seconds < listen_s)
+    return after_tone & (actions == 0).all(dim=1), counted
+
+
 def contact_weights(wrench: torch.Tensor, force_scale_n: float, k: float) -> torch.Tensor:
     """(B,) loss weights 1 + k on :func:`pressing_ticks`, else 1."""
     return 1.0 + k * pressing_ticks(wrench, force_scale_n).float()

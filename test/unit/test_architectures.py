@@ -356,3 +356,39 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_head_as_the_force_rises(
     assert out.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='reflex_mode'):
         load_config('nvsf_a', overrides={'reflex_mode': 'sideways'})
+
+
+def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and_holds(tmp_path):
+    from sensor_fusion.weights import load_matching_weights
+    plain = build('nvsf_a', goal_pathway=True).eval()
+    model = build('nvsf_a', goal_pathway=True, freeze_pathway=True, freeze_hold=0.5).eval()
+    save_weights(plain, tmp_path / 'plain.safetensors')
+    fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
+    assert fresh and all(name.startswith('freeze.') for name in fresh)
+    inputs = batch_for(model, seeds=(0, 1))
+    wrench = inputs.wrench.clone()
+    wrench[:, -1, :3] = 0.0
+    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n    # row 1 presses with 4 N
+    inputs = dataclasses.replace(inputs, wrench=wrench)
+    with torch.no_grad():
+        before = plain(inputs, plain.initial_state(2))
+        silent = model(inputs, model.initial_state(2))
+        torch.testing.assert_close(silent.action, before.action)            # off at first: as before
+        model.freeze[-1].bias.fill_(50.0)                                    # as if a ball were seen
+        frozen = model(inputs, model.initial_state(2))
+        assert frozen.action[0].abs().max() < 1e-6                           # not pressing: stopped
+        assert before.action[0].abs().max() > 1e-4
+        torch.testing.assert_close(frozen.action[1], before.action[1])       # pressing: holds its force
+        model.freeze[-1].bias.fill_(-50.0)                                   # the ball is no longer seen
+        held = model(inputs, frozen.state)
+        torch.testing.assert_close(held.goal['freeze'], torch.full((2,), 0.5))   # decays by freeze_hold
+        unfrozen = plain(inputs, frozen.state[:4])                           # the same plan, no freeze
+        torch.testing.assert_close(held.action[0], unfrozen.action[0] * 0.5 ** 3)  # shaped: x (1 - 0.5)^3
+    assert model.encoders_needed(model.initial_state(1))[MODALITIES.index('events')]
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(inputs, model.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='goal_pathway'):
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'freeze_pathway': True})
+    with pytest.raises(ValueError, match='freeze_hold'):
+        load_config('nvsf_a', overrides={'freeze_hold': 1.0})

@@ -236,3 +236,16 @@ def test_gate_choices_are_credited_with_their_discounted_return():
     torch.testing.assert_close(discounted_returns(torch.tensor([1.0, 2.0]), 0.0), torch.tensor([1.0, 2.0]))
     with pytest.raises(ValueError, match='discount'):
         GateConfig(discount=1.0)
+
+
+def test_ball_freeze_ticks_are_the_expert_still_after_the_tone_and_the_tone_counts_as_no_ball():
+    from sensor_fusion.training.behaviour_cloning import ball_freeze_ticks
+    rate, listen_s = 10.0, 1.0                    # ticks at 0.0, 0.1, ... 1.9 s
+    actions = torch.zeros(20, 6)
+    actions[11:15, 0] = 0.3                       # travel 1.1-1.4 s
+    actions[18:, 2] = -0.1                        # press from 1.8 s (a push)
+    froze, counted = ball_freeze_ticks(actions, rate, listen_s)
+    assert froze.nonzero().squeeze(1).tolist() == [15, 16, 17]      # still after the tone: a ball
+    assert not froze[:10].any() and counted[:10].all()              # the tone: still, counted as no ball
+    assert not counted[10]                                          # the ramp's zero at 1.0 s: not counted
+    assert counted[11:].all()
