@@ -3,13 +3,13 @@
     python tools/fit_reflex.py --weights models/nvsf_a.safetensors --data data/press7 data/expert7 \\
         --out out/nvsf_a_reflex.safetensors
 
-Needs ``reflex_pathway: true`` and ``reflex_mode: take_over`` in config/architectures/nvsf_a.yaml
-(the weights are built, loaded and saved under that config). The reflex reads only the newest wrist
-force and the tool position, so it can be fitted on those ticks alone, by full-batch Adam in seconds,
-instead of through the whole recurrent network (README, Results: trained in place, on "contact"
-ticks that included DART collisions with the cubes, it never got below 3 % of full speed; fitted
-here on the ticks of clean and press-noise episodes, 0.8 %). Use bags without travel noise: a
-collision while travelling is a contact whose label is a travel command.
+Needs ``reflex_pathway: true`` and ``reflex_mode: take_over`` in the config (``--config``, default
+config/architectures/nvsf_a.yaml; the weights are built, loaded and saved under it). The reflex
+reads only the newest wrist force and the tool position, so it can be fitted on those ticks alone,
+by full-batch Adam in seconds, instead of through the whole recurrent network (README, Results:
+trained in place, on "contact" ticks that included DART collisions with the cubes, it never got
+below 3 % of full speed; fitted here on the ticks of clean and press-noise episodes, 0.8 %). Use
+bags without travel noise: a collision while travelling is a contact whose label is a travel command.
 """
 from __future__ import annotations
 
@@ -37,11 +37,14 @@ def main() -> int:
     parser.add_argument('--learning-rate', type=float, default=3e-3)
     parser.add_argument('--take-over-from-n', type=float, default=1.0,
                         help='force at which the reflex has taken over (half of it at half this force)')
+    parser.add_argument('--config', type=Path, default=None,
+                        help='NVSF-A config to build under (default config/architectures/nvsf_a.yaml)')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
-    config = load_config('nvsf_a')
+    config = load_config('nvsf_a', args.config)
     if not (config.reflex_pathway and config.reflex_mode == 'take_over'):
-        raise SystemExit('config/architectures/nvsf_a.yaml needs reflex_pathway: true and reflex_mode: take_over')
+        raise SystemExit(f'{args.config or "config/architectures/nvsf_a.yaml"} needs reflex_pathway: true and '
+                         'reflex_mode: take_over')
     torch.manual_seed(args.seed)
     preprocessor = Preprocessor(config.preprocess)
     scale = config.preprocess.haptic.force_scale_n
