@@ -52,7 +52,8 @@ def main() -> int:
             if episode.tool_xy is None or not len(episode.actions):
                 continue
             froze, counted = ball_freeze_ticks(episode.actions, CONTROL_RATE_HZ, TaskConfig().tone_s)
-            events.append(episode.inputs.events[counted])                        # (N_e, bins, C, E, E)
+            # Summed over the time bins here, as freeze_logit does: a quarter of the memory.
+            events.append(episode.inputs.events[counted].abs().sum(dim=1, keepdim=True))   # (N_e, 1, C, E, E)
             images.append(episode.inputs.image[counted])                         # (N_e, 3, S, S)
             tools.append(episode.tool_xy[counted])                               # (N_e, 2)
             labels.append(froze[counted].float())                                # (N_e,)

@@ -70,7 +70,8 @@ def main() -> int:
     torch.nn.init.normal_(reflex[-1].weight, std=0.01)
     optimiser = torch.optim.Adam(reflex.parameters(), lr=args.learning_rate)
     for step in range(args.steps + 1):
-        loss = ((torch.tanh(reflex(x[train])) - target_u[train]) ** 2).mean()
+        # The vertical push only: taking over, the reflex replaces nothing else (NVSFActionPerception.forward).
+        loss = ((torch.tanh(reflex(x[train])[:, 2]) - target_u[train, 2]) ** 2).mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

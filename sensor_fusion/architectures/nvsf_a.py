@@ -72,7 +72,7 @@ class NVSFAConfig(ArchitectureConfig):
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
     reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
-    reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace it as the force rises (forward)
+    reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace its push as the force rises (forward)
     freeze_pathway: bool = False  # a detector on the raw events and image stops the command while a ball passes (forward)
     freeze_hold: float = 0.9      # the freeze decays by this per tick unless seen again (freeze_pathway)
 
@@ -230,8 +230,11 @@ class NVSFActionPerception(FusionArchitecture):
             else:
                 # An additive reflex cannot cancel an error of the head's that varies with the plan
                 # (README, Results); taking over, the pressing command is the reflex's alone.
+                # Only the vertical push: the reflex does not know where the cube is, and the expert
+                # keeps centring while it presses (sim.expert.act).
                 share = torch.sigmoid(self.reflex_share(force.norm(dim=1, keepdim=True)))   # (B, 1)
-                head_logits = head_logits + share * (reflex - head_logits)
+                vertical = head_logits[:, 2:3] + share * (reflex[:, 2:3] - head_logits[:, 2:3])
+                head_logits = torch.cat([head_logits[:, :2], vertical, head_logits[:, 3:]], dim=1)   # (B, A)
         head_output = torch.tanh(head_logits)                                   # (B, A)
         freeze = None
         if self.config.freeze_pathway:

@@ -335,7 +335,7 @@ def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path
         load_matching_weights(pathway, tmp_path / 'h.safetensors')
 
 
-def test_nvsf_a_reflex_pathway_taking_over_replaces_the_head_as_the_force_rises():
+def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_rises():
     model = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='take_over').eval()
     inputs = batch_for(model, seeds=(0, 1))
     with torch.no_grad():
@@ -344,8 +344,12 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_head_as_the_force_rises(
         model.reflex_share.weight.zero_()
         model.reflex_share.bias.fill_(50.0)                   # the reflex's command alone
         taken = model(inputs, model.initial_state(2)).action
-        torch.nn.init.normal_(model.head[-1].weight)          # the head's output no longer matters
-        torch.testing.assert_close(model(inputs, model.initial_state(2)).action, taken)
+        head = model.head[-1].weight.clone()
+        torch.nn.init.normal_(model.head[-1].weight)          # the head's push no longer matters,
+        changed = model(inputs, model.initial_state(2)).action
+        torch.testing.assert_close(changed[:, 2], taken[:, 2])
+        assert not torch.allclose(changed[:, :2], taken[:, :2])   # its centring still does
+        model.head[-1].weight.copy_(head)
         model.reflex_share.bias.fill_(-50.0)                  # the head's command alone
         head_only = model(inputs, model.initial_state(2)).action
         torch.nn.init.normal_(model.reflex[-1].weight)        # the reflex's output no longer matters
