@@ -31,6 +31,13 @@ def save_weights(model: FusionArchitecture, path: str | Path, extra_metadata: di
     save_file(tensors, str(path), metadata=metadata)
 
 
+def fitted_metadata(source: str | Path, key: str, record: dict) -> dict[str, str]:
+    """Metadata for weights made from ``source`` by a further fit (tools/fit_freeze.py,
+    tools/fit_reflex.py): the source's own training records, plus ``key``: ``record`` as JSON."""
+    kept = {k: v for k, v in read_metadata(source).items() if k not in ('format_version', 'architecture', 'config')}
+    return {**kept, key: json.dumps(record)}
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     try:
         with safe_open(str(path), framework='pt') as f:

@@ -1,12 +1,14 @@
 """Collects DAgger episodes with given weights, as bags the trainer reads (``train --data``).
 
     python tools/collect_dagger.py --architecture nvsf_a --weights W --out DIR --first-seed S --episodes N
-        [--max-seconds 10]
+        [--max-seconds 10] [--through-ball] [--config C]
 
 The policy drives the embedded simulator alone; every tick is labelled with the privileged
 expert's action (``training.behaviour_cloning._dagger_episode``, the trainer's own DAgger step).
 A second process collecting while ``train --dagger-rounds`` trains doubles the rate DAgger data
-arrives on a 2-core machine; the next run trains on both folders.
+arrives on a 2-core machine; the next run trains on both folders. ``--through-ball``: an episode
+goes on after the policy moves during a ball pass, so the whole pass is labelled (the data the
+freeze pathway's second fit learned its false freezes from: tools/fit_freeze.py).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import torch  # noqa: E402
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
 from sensor_fusion.evaluation import HELD_OUT_FIRST_SEED  # noqa: E402
 from sensor_fusion.training.behaviour_cloning import _dagger_episode  # noqa: E402
+from sensor_fusion.sim.task import TaskConfig  # noqa: E402
 from sensor_fusion.training.closed_loop import ClosedLoop  # noqa: E402
 from sensor_fusion.weights import load_weights  # noqa: E402
 
@@ -36,15 +39,17 @@ def main() -> int:
     parser.add_argument('--first-seed', required=True, type=int, help='keep clear of other runs\' seeds and of 100 000 on')
     parser.add_argument('--episodes', type=int, default=16)
     parser.add_argument('--max-seconds', type=float, default=None, help="cut episodes after this long (default: the task's timeout)")
+    parser.add_argument('--through-ball', action='store_true', help='go on after a ball violation (TaskConfig)')
+    parser.add_argument('--config', type=Path, default=None, help='architecture config (default: the shipped one)')
     args = parser.parse_args()
     if args.first_seed + args.episodes > HELD_OUT_FIRST_SEED:
         parser.error(f'seeds from {HELD_OUT_FIRST_SEED} on are the evaluation\'s held-out episodes')
     torch.set_num_threads(1)
-    config = load_config(args.architecture)
+    config = load_config(args.architecture, args.config)
     model = build_architecture(args.architecture, config)
     load_weights(model, args.weights)
     model.eval()
-    loop = ClosedLoop(config.preprocess)
+    loop = ClosedLoop(config.preprocess, task=TaskConfig(ball_violation_ends_episode=not args.through_ball))
     rng = np.random.default_rng(args.first_seed)
     args.out.mkdir(parents=True, exist_ok=True)
     outcomes = collections.Counter()

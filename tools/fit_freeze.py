@@ -23,7 +23,7 @@ from sensor_fusion.architectures import build_architecture, load_config  # noqa:
 from sensor_fusion.preprocess import Preprocessor  # noqa: E402
 from sensor_fusion.sim.task import CONTROL_RATE_HZ, TaskConfig  # noqa: E402
 from sensor_fusion.training.behaviour_cloning import ball_freeze_ticks, cached_episode_tensors  # noqa: E402
-from sensor_fusion.weights import load_matching_weights, save_weights  # noqa: E402
+from sensor_fusion.weights import fitted_metadata, load_matching_weights, save_weights  # noqa: E402
 
 
 def main() -> int:
@@ -85,10 +85,14 @@ def main() -> int:
                 said = torch.cat([model.freeze_logit(events[chunk], images[chunk], valid[chunk], tools[chunk])
                                   for chunk in test.split(4096)]) > 0
                 truth = labels[test] > 0.5
-                print(f'step {step}: loss {loss.item():.4f}; held out: freezes found {(said & truth).sum() / truth.sum():.3f}, '
-                      f'false freezes {(said & ~truth).sum() / (~truth).sum():.4f} of moving ticks', flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(model, args.out)
+                found, false = float((said & truth).sum() / truth.sum()), float((said & ~truth).sum() / (~truth).sum())
+                print(f'step {step}: loss {loss.item():.4f}; held out: freezes found {found:.3f}, '
+                      f'false freezes {false:.4f} of moving ticks', flush=True)
+    record = {'tool': 'tools/fit_freeze.py', 'data': [str(d) for d in args.data], 'steps': args.steps,
+              'batch': args.batch, 'learning_rate': args.learning_rate, 'freeze_weight': args.freeze_weight,
+              'seed': args.seed, 'ticks': len(labels), 'frozen_ticks': int(labels.sum()),
+              'held_out_freezes_found': round(found, 3), 'held_out_false_freezes': round(false, 4)}
+    save_weights(model, args.out, fitted_metadata(args.weights, 'freeze_fit', record))
     print(f'wrote {args.out}')
     return 0
 

@@ -25,7 +25,7 @@ from sensor_fusion.architectures import build_architecture, load_config  # noqa:
 from sensor_fusion.preprocess import Preprocessor  # noqa: E402
 from sensor_fusion.sim.task import CONTROL_RATE_HZ  # noqa: E402
 from sensor_fusion.training.behaviour_cloning import cached_episode_tensors, pressing_ticks  # noqa: E402
-from sensor_fusion.weights import load_matching_weights, save_weights  # noqa: E402
+from sensor_fusion.weights import fitted_metadata, load_matching_weights, save_weights  # noqa: E402
 
 
 def main() -> int:
@@ -81,14 +81,17 @@ def main() -> int:
                 force = x[held_out, :3].norm(dim=1)
                 band = (force >= 3.0) & (force < 5.0)
                 z_error = action[:, 2] - y[held_out, 2]
+                rms, rms_band = float(z_error.pow(2).mean().sqrt()), float(z_error[band].pow(2).mean().sqrt())
                 print(f'step {step}: {len(x)} pressing ticks; held-out vertical error (rms, full speed) '
-                      f'{z_error.pow(2).mean().sqrt():.4f}, at 3-5 N {z_error[band].pow(2).mean().sqrt():.4f}', flush=True)
+                      f'{rms:.4f}, at 3-5 N {rms_band:.4f}', flush=True)
     with torch.no_grad():      # share = sigmoid(w (|F| - F_half)): half at F_half, > 99 % at twice it
         half = args.take_over_from_n / 2.0
         model.reflex_share.weight.fill_(5.0 / half)
         model.reflex_share.bias.fill_(-5.0)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    save_weights(model, args.out)
+    record = {'tool': 'tools/fit_reflex.py', 'data': [str(d) for d in args.data], 'steps': args.steps,
+              'learning_rate': args.learning_rate, 'take_over_from_n': args.take_over_from_n, 'seed': args.seed,
+              'pressing_ticks': len(x), 'held_out_push_rms': round(rms, 4), 'held_out_push_rms_3_5_n': round(rms_band, 4)}
+    save_weights(model, args.out, fitted_metadata(args.weights, 'reflex_fit', record))
     print(f'wrote {args.out}')
     return 0
 

@@ -128,6 +128,18 @@ def test_weights_from_before_a_config_field_existed_load_with_its_default_and_ot
         load_weights(model, other)
 
 
+def test_weights_from_a_further_fit_keep_the_sources_training_records(tmp_path):
+    import json
+    from sensor_fusion.weights import fitted_metadata, read_metadata
+    model = ARCHITECTURES.get('nvsf_a')(ARCHITECTURES.get('nvsf_a').config_class())
+    save_weights(model, tmp_path / 'trained.safetensors', {'training': '{"epochs": 3}'})
+    save_weights(model, tmp_path / 'fitted.safetensors',
+                 fitted_metadata(tmp_path / 'trained.safetensors', 'freeze_fit', {'steps': 10}))
+    meta = read_metadata(tmp_path / 'fitted.safetensors')
+    assert meta['training'] == '{"epochs": 3}' and json.loads(meta['freeze_fit']) == {'steps': 10}
+    assert meta['architecture'] == 'nvsf_a'
+
+
 def test_modality_dropout_is_validated_and_drawn_per_episode():
     from sensor_fusion.observation import MODALITIES
     from sensor_fusion.training.behaviour_cloning import TrainConfig, _draw_dropout
