@@ -80,8 +80,9 @@ data: setup
 # Trains all three from scratch and ships them to models/ with their model cards (two jobs at a
 # time, ~2 h on 2 cores). NVSF-A: camera pretraining and cloning with its goal pathway supervised,
 # then 2 DAgger rounds with the policy driving alone (the expert labels every tick it visits), then
-# 3 more cloning epochs on the demonstrations (the shipped chain ends so: later DAgger rounds did
-# worse). NVSF-H: cloning with the target and camera probes. The shipped weights came from a longer
+# 3 more cloning epochs on the demonstrations (later DAgger rounds did worse), then its freeze
+# detector (fitted, then refitted with 40 policy episodes through ball passes) and its press reflex
+# (fitted on the clean demonstrations' presses only), each fitted alone. NVSF-H: cloning with the target and camera probes. The shipped weights came from a longer
 # chain of runs, each command in models/training_commands.json.
 models: setup
 	@test -e $(DATA) -a -e $(DART) -a -e $(DART_STRONG) || $(MAKE) data
@@ -98,9 +99,17 @@ models: setup
 	    --dagger-max-seconds 10 --dagger-first-seed 61000 --threads 1 && \
 	  $(PY) -m sensor_fusion train --architecture nvsf_a --data $(DATA) $(DART) $(DART_STRONG) --out out/train/nvsf_a \
 	    --init out/train/nvsf_a_dagger/nvsf_a.safetensors --epochs 3 --batch-episodes 32 --window 64 --goal-weight 1 \
-	    --learning-rate 3e-4 --threads 1 ); wait
+	    --learning-rate 3e-4 --threads 1 && \
+	  $(PY) tools/fit_freeze.py --weights out/train/nvsf_a/nvsf_a.safetensors --data $(DATA) $(DART) \
+	    --out out/train/nvsf_a_freeze1.safetensors && \
+	  $(PY) tools/collect_dagger.py --architecture nvsf_a --weights out/train/nvsf_a_freeze1.safetensors --through-ball \
+	    --out out/train/nvsf_a_freeze_dagger --first-seed 66000 --episodes 40 && \
+	  $(PY) tools/fit_freeze.py --weights out/train/nvsf_a/nvsf_a.safetensors \
+	    --data $(DATA) $(DART) out/train/nvsf_a_freeze_dagger --out out/train/nvsf_a_freeze.safetensors && \
+	  $(PY) tools/fit_reflex.py --weights out/train/nvsf_a_freeze.safetensors --data $(DATA) \
+	    --out out/train/nvsf_a_reflexes.safetensors ); wait
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
-	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a/nvsf_a.safetensors \
+	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a_reflexes.safetensors \
 	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors
 
 # Closed-loop evaluation over ROS 2 of every architecture x backend and the ablations; rewrites the

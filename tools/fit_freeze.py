@@ -80,7 +80,7 @@ def main() -> int:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if step % 1000 == 0:
+        if step % 1000 == 0 or step == args.steps:   # the record holds the final figures
             with torch.no_grad():
                 said = torch.cat([model.freeze_logit(events[chunk], images[chunk], valid[chunk], tools[chunk])
                                   for chunk in test.split(4096)]) > 0

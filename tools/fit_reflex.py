@@ -75,7 +75,7 @@ def main() -> int:
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if step % 500 == 0:
+        if step % 500 == 0 or step == args.steps:   # the record holds the final figures
             with torch.no_grad():
                 action = model.shape_action(torch.tanh(reflex(x[held_out])))
                 force = x[held_out, :3].norm(dim=1)
