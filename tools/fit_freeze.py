@@ -11,7 +11,6 @@ copied unchanged.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -20,44 +19,31 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
-from sensor_fusion.preprocess import Preprocessor  # noqa: E402
 from sensor_fusion.sim.task import CONTROL_RATE_HZ, TaskConfig  # noqa: E402
-from sensor_fusion.training.behaviour_cloning import ball_freeze_ticks, cached_episode_tensors  # noqa: E402
+from sensor_fusion.training.behaviour_cloning import ball_freeze_ticks  # noqa: E402
+from sensor_fusion.training.pathway_fit import labelled_episodes, pathway_fit_parser  # noqa: E402
 from sensor_fusion.weights import fitted_metadata, load_matching_weights, save_weights  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--weights', required=True, type=Path, help='trained NVSF-A weights')
-    parser.add_argument('--data', required=True, nargs='+', type=Path, help='folders of episode bags')
-    parser.add_argument('--out', required=True, type=Path)
-    parser.add_argument('--steps', type=int, default=4000)
+    parser = pathway_fit_parser(__doc__.split('\n\n')[0], steps=4000, learning_rate=1e-3)
     parser.add_argument('--batch', type=int, default=1024)
-    parser.add_argument('--learning-rate', type=float, default=1e-3)
     parser.add_argument('--freeze-weight', type=float, default=3.0,
                         help='loss weight of a freeze tick: a missed freeze fails the episode, a false one costs a tick')
-    parser.add_argument('--config', type=Path, default=None,
-                        help='NVSF-A config to build under (default config/architectures/nvsf_a.yaml)')
-    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     config = load_config('nvsf_a', args.config)
     if not config.freeze_pathway:
         raise SystemExit(f'{args.config or "config/architectures/nvsf_a.yaml"} needs freeze_pathway: true')
     torch.manual_seed(args.seed)
-    preprocessor = Preprocessor(config.preprocess)
     events, images, tools, labels, episode_of = [], [], [], [], []
-    for folder in args.data:
-        for bag in sorted(folder.glob('episode_*')):
-            episode = cached_episode_tensors(bag, config.preprocess, preprocessor, CONTROL_RATE_HZ, (96, 72))
-            if episode.tool_xy is None or not len(episode.actions):
-                continue
-            froze, counted = ball_freeze_ticks(episode.actions, CONTROL_RATE_HZ, TaskConfig().tone_s)
-            # Summed over the time bins here, as freeze_logit does: a quarter of the memory.
-            events.append(episode.inputs.events[counted].abs().sum(dim=1, keepdim=True))   # (N_e, 1, C, E, E)
-            images.append(episode.inputs.image[counted])                         # (N_e, 3, S, S)
-            tools.append(episode.tool_xy[counted])                               # (N_e, 2)
-            labels.append(froze[counted].float())                                # (N_e,)
-            episode_of.append(torch.full((int(counted.sum()),), len(episode_of)))
+    for episode in labelled_episodes(args.data, config):
+        froze, counted = ball_freeze_ticks(episode.actions, CONTROL_RATE_HZ, TaskConfig().tone_s)
+        # Summed over the time bins here, as freeze_logit does: a quarter of the memory.
+        events.append(episode.inputs.events[counted].abs().sum(dim=1, keepdim=True))   # (N_e, 1, C, E, E)
+        images.append(episode.inputs.image[counted])                         # (N_e, 3, S, S)
+        tools.append(episode.tool_xy[counted])                               # (N_e, 2)
+        labels.append(froze[counted].float())                                # (N_e,)
+        episode_of.append(torch.full((int(counted.sum()),), len(episode_of)))
     if not labels:
         raise SystemExit(f'no episodes in {[str(d) for d in args.data]}')
     events, images, tools, labels, episode_of = map(torch.cat, (events, images, tools, labels, episode_of))

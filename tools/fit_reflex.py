@@ -13,7 +13,6 @@ bags without travel noise: a collision while travelling is a contact whose label
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,42 +21,28 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
-from sensor_fusion.preprocess import Preprocessor  # noqa: E402
-from sensor_fusion.sim.task import CONTROL_RATE_HZ  # noqa: E402
-from sensor_fusion.training.behaviour_cloning import cached_episode_tensors, pressing_ticks  # noqa: E402
+from sensor_fusion.training.behaviour_cloning import pressing_ticks  # noqa: E402
+from sensor_fusion.training.pathway_fit import labelled_episodes, pathway_fit_parser  # noqa: E402
 from sensor_fusion.weights import fitted_metadata, load_matching_weights, save_weights  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--weights', required=True, type=Path, help='trained NVSF-A weights (with or without a reflex)')
-    parser.add_argument('--data', required=True, nargs='+', type=Path, help='folders of episode bags')
-    parser.add_argument('--out', required=True, type=Path)
-    parser.add_argument('--steps', type=int, default=2500)
-    parser.add_argument('--learning-rate', type=float, default=3e-3)
+    parser = pathway_fit_parser(__doc__.split('\n\n')[0], steps=2500, learning_rate=3e-3)
     parser.add_argument('--take-over-from-n', type=float, default=1.0,
                         help='force at which the reflex has taken over (half of it at half this force)')
-    parser.add_argument('--config', type=Path, default=None,
-                        help='NVSF-A config to build under (default config/architectures/nvsf_a.yaml)')
-    parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
     config = load_config('nvsf_a', args.config)
     if not (config.reflex_pathway and config.reflex_mode == 'take_over'):
         raise SystemExit(f'{args.config or "config/architectures/nvsf_a.yaml"} needs reflex_pathway: true and '
                          'reflex_mode: take_over')
     torch.manual_seed(args.seed)
-    preprocessor = Preprocessor(config.preprocess)
     scale = config.preprocess.haptic.force_scale_n
     inputs, labels = [], []
-    for folder in args.data:
-        for bag in sorted(folder.glob('episode_*')):
-            episode = cached_episode_tensors(bag, config.preprocess, preprocessor, CONTROL_RATE_HZ, (96, 72))
-            if episode.tool_xy is None or not len(episode.actions):
-                continue
-            force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
-            pressing = pressing_ticks(episode.inputs.wrench, scale)              # (T,)
-            inputs.append(torch.cat([force, episode.tool_xy], dim=1)[pressing])  # (P, 5)
-            labels.append(episode.actions[pressing])                             # (P, 6)
+    for episode in labelled_episodes(args.data, config):
+        force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
+        pressing = pressing_ticks(episode.inputs.wrench, scale)              # (T,)
+        inputs.append(torch.cat([force, episode.tool_xy], dim=1)[pressing])  # (P, 5)
+        labels.append(episode.actions[pressing])                             # (P, 6)
     if not inputs or not sum(len(x) for x in inputs):
         raise SystemExit(f'no pressing ticks in {[str(d) for d in args.data]}')
     x, y = torch.cat(inputs), torch.cat(labels)                                  # (N, 5), (N, 6)
