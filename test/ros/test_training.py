@@ -228,3 +228,34 @@ def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
     assert changed and all(name.startswith('head.') for name in changed), sorted(changed)
     with pytest.raises(ValueError, match='names no parameter'):
         train('nvsf_a', bags, tmp_path / 'bad', TrainConfig(**config, trainable=('no_such_module.',)), progress=False)
+
+
+def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_path):
+    """tools/fit_freeze.py then tools/fit_reflex.py on recorded bags: each changes its own pathway
+    alone, and the file keeps the source's records and adds its own."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+    from sensor_fusion.weights import _read_tensors, read_metadata
+    root = Path(__file__).resolve().parents[2]
+    shipped = root / 'models' / 'nvsf_a.safetensors'
+    out = tmp_path / 'fitted.safetensors'
+    subprocess.run([sys.executable, str(root / 'tools' / 'fit_freeze.py'), '--weights', str(shipped),
+                    '--data', str(bags[0].parent), '--out', str(out), '--steps', '5'], check=True,
+                   capture_output=True, text=True)
+    before, after = _read_tensors(shipped), _read_tensors(out)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and all(name.startswith('freeze.') for name in changed), sorted(changed)
+    meta = read_metadata(out)
+    assert meta['training'] == read_metadata(shipped)['training']
+    assert json.loads(meta['freeze_fit'])['steps'] == 5
+    grafted = tmp_path / 'reflex.safetensors'
+    subprocess.run([sys.executable, str(root / 'tools' / 'fit_reflex.py'), '--weights', str(out),
+                    '--data', str(bags[0].parent), '--out', str(grafted), '--steps', '5'], check=True,
+                   capture_output=True, text=True)
+    reflexed = _read_tensors(grafted)
+    changed = {name for name in after if not torch.equal(after[name], reflexed[name])}
+    assert changed and all(name.startswith(('reflex.', 'reflex_share.')) for name in changed), sorted(changed)
+    meta = read_metadata(grafted)
+    assert json.loads(meta['freeze_fit'])['steps'] == 5 and json.loads(meta['reflex_fit'])['steps'] == 5
