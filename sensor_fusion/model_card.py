@@ -48,8 +48,9 @@ def card_fields(weights: Path, data: str, commands: list[str], metrics: dict, da
         'metrics': metrics,
         'date': date or datetime.date.today().isoformat(),
     }
-    if 'gate_rl' in metadata:
-        fields['gate_rl'] = json.loads(metadata['gate_rl'])
+    for key in ('gate_rl', 'freeze_fit', 'reflex_fit'):   # later steps' own records (weights.fitted_metadata)
+        if key in metadata:
+            fields[key] = json.loads(metadata[key])
     return fields
 
 

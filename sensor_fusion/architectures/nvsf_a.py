@@ -224,7 +224,7 @@ class NVSFActionPerception(FusionArchitecture):
             # In newtons: scaled as the wrench window (1/20), 1 N was a step of 0.05 among inputs of
             # order 1, and the pathway barely learned (its push off by 4 % of full speed after 6 epochs).
             force = inputs.wrench[:, -1, :3] * felt * self.config.preprocess.haptic.force_scale_n   # (B, 3) N
-            reflex = self.reflex(torch.cat([force, goal['tool']], dim=1))                  # (B, A)
+            reflex = self.reflex(torch.cat([force, goal['tool'].detach()], dim=1))   # detached as the head's                  # (B, A)
             if self.config.reflex_mode == 'add':
                 head_logits = head_logits + reflex
             else:
@@ -241,7 +241,7 @@ class NVSFActionPerception(FusionArchitecture):
             # Held: seen once, a ball stays a threat for a while. Measured without it, the detector's
             # per-tick answer flickered as the ball approached (0.4, 0.7, 0.6, 0.9, 0.6 over ten
             # ticks), and the arm moved on between the freezes.
-            freeze = torch.maximum(self.freeze_probability(inputs, goal['tool']),
+            freeze = torch.maximum(self.freeze_probability(inputs, goal['tool'].detach()),
                                    self.config.freeze_hold * state[-1])         # (B,)
             force = inputs.wrench[:, -1, :3].norm(dim=1) * self.config.preprocess.haptic.force_scale_n   # (B,) N
             stop = freeze * (force < FREEZE_BELOW_N).float() * inputs.mask[:, MODALITIES.index('wrench')].float()

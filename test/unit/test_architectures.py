@@ -115,6 +115,11 @@ def test_gradients_reach_every_trainable_parameter(key):
     model = build(key).train()
     if key == 'nvsf_a':
         model.gate_mode = 'sample'          # the gate learns through its log-probability (REINFORCE)
+        with torch.no_grad():               # the pathways start silent (zero last layers), as if fitted:
+            for pathway in ('reflex', 'freeze'):
+                if hasattr(model, pathway):
+                    torch.nn.init.normal_(getattr(model, pathway)[-1].weight, std=0.1)
+                    torch.nn.init.zeros_(getattr(model, pathway)[-1].bias)
     inputs = batch_for(model, seeds=(0, 1, 2, 3))
     state = model.initial_state(4)
     loss = 0.0
@@ -267,8 +272,8 @@ def test_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted(key
 
 
 def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_counts_its_macs(tmp_path):
-    plain = build('nvsf_a', goal_pathway=True).eval()
-    reflex = build('nvsf_a', goal_pathway=True, reflex_pathway=True).eval()
+    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False).eval()
+    reflex = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='add', freeze_pathway=False).eval()
     save_weights(plain, tmp_path / 'plain.safetensors')
     from sensor_fusion.weights import load_matching_weights
     fresh = load_matching_weights(reflex, tmp_path / 'plain.safetensors')    # training's --init
@@ -289,7 +294,7 @@ def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_co
         out = reflex(inputs, reflex.initial_state(2))
     assert out.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='goal_pathway'):
-        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': True})
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': True, 'freeze_pathway': False})
 
 
 @pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
@@ -322,10 +327,10 @@ def test_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing(key):
 
 def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_a', seed=1, goal_pathway=False)
+    plain = build('nvsf_a', seed=1, goal_pathway=False, reflex_pathway=False, freeze_pathway=False)
     path = tmp_path / 'plain.safetensors'
     save_weights(plain, path)
-    pathway = build('nvsf_a', seed=2, goal_pathway=True)
+    pathway = build('nvsf_a', seed=2, goal_pathway=True, reflex_pathway=False, freeze_pathway=False)
     fresh = load_matching_weights(pathway, path)
     assert set(fresh) == {n for n in pathway.state_dict() if n.startswith(('goal.', 'head.'))}
     shared = plain.state_dict()
@@ -336,7 +341,7 @@ def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path
 
 
 def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_rises():
-    model = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='take_over').eval()
+    model = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', freeze_pathway=False).eval()
     inputs = batch_for(model, seeds=(0, 1))
     with torch.no_grad():
         torch.nn.init.normal_(model.reflex[-1].weight)
@@ -364,8 +369,8 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_
 
 def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and_holds(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_a', goal_pathway=True).eval()
-    model = build('nvsf_a', goal_pathway=True, freeze_pathway=True, freeze_hold=0.5).eval()
+    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False).eval()
+    model = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=True, freeze_hold=0.5).eval()
     save_weights(plain, tmp_path / 'plain.safetensors')
     fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
     assert fresh and all(name.startswith('freeze.') for name in fresh)
@@ -393,6 +398,6 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
         out = model(inputs, model.initial_state(2))
     assert out.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='goal_pathway'):
-        load_config('nvsf_a', overrides={'goal_pathway': False, 'freeze_pathway': True})
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': False, 'freeze_pathway': True})
     with pytest.raises(ValueError, match='freeze_hold'):
         load_config('nvsf_a', overrides={'freeze_hold': 1.0})

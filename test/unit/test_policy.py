@@ -44,12 +44,17 @@ def test_non_finite_action_is_never_returned_and_state_survives():
     assert all(torch.equal(a, b) for a, b in zip(state_before, policy._state))
 
 
-def test_nvsf_a_skips_preprocessing_what_its_gate_turns_off_with_the_same_decisions():
-    gated = build_policy('nvsf_a', seed=5)
+def test_nvsf_a_skips_preprocessing_what_its_gate_turns_off_with_the_same_decisions(tmp_path):
+    import yaml
+    from sensor_fusion.paths import config_path
+    # Without the freeze pathway, which watches the camera and the events every tick whatever the gate says.
+    config = yaml.safe_load(config_path('architectures', 'nvsf_a.yaml').read_text())
+    (tmp_path / 'nvsf_a.yaml').write_text(yaml.safe_dump({**config, 'freeze_pathway': False}))
+    gated = build_policy('nvsf_a', seed=5, config_path=tmp_path / 'nvsf_a.yaml')
     with torch.no_grad():                     # a gate that turns camera and events off from the start
         gated.model.gate.bias[:] = 3.0
         gated.model.gate.bias[[0, 4]] = -3.0
-    reference = build_policy('nvsf_a', seed=5)
+    reference = build_policy('nvsf_a', seed=5, config_path=tmp_path / 'nvsf_a.yaml')
     reference.model.load_state_dict(gated.model.state_dict())
     reference.model.encoders_needed = lambda state: None   # the path that preprocesses everything
     calls = []
