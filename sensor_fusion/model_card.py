@@ -48,7 +48,7 @@ def card_fields(weights: Path, data: str, commands: list[str], metrics: dict, da
         'metrics': metrics,
         'date': date or datetime.date.today().isoformat(),
     }
-    for key in ('gate_rl', 'freeze_fit', 'reflex_fit'):   # later steps' own records (weights.fitted_metadata)
+    for key in ('gate_rl', 'freeze_fit', 'reflex_fit', 'freeze_calibration'):   # later steps' own records (weights.fitted_metadata)
         if key in metadata:
             fields[key] = json.loads(metadata[key])
     return fields

@@ -231,8 +231,8 @@ def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
 
 
 def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_path):
-    """tools/fit_freeze.py then tools/fit_reflex.py on recorded bags: each changes its own pathway
-    alone, and the file keeps the source's records and adds its own."""
+    """tools/fit_freeze.py, tools/fit_reflex.py, then tools/calibrate_freeze.py on recorded bags:
+    each changes its own part alone, and the file keeps the source's records and adds its own."""
     import json
     import subprocess
     import sys
@@ -259,3 +259,10 @@ def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_
     assert changed and all(name.startswith(('reflex.', 'reflex_share.')) for name in changed), sorted(changed)
     meta = read_metadata(grafted)
     assert json.loads(meta['freeze_fit'])['steps'] == 5 and json.loads(meta['reflex_fit'])['steps'] == 5
+    calibrated = tmp_path / 'calibrated.safetensors'
+    subprocess.run([sys.executable, str(root / 'tools' / 'calibrate_freeze.py'), '--weights', str(grafted),
+                    '--out', str(calibrated), '--scale', '2', '--shift', '2'], check=True, capture_output=True, text=True)
+    moved = _read_tensors(calibrated)
+    assert {name for name in moved if not torch.equal(moved[name], reflexed[name])} == {'freeze.2.weight', 'freeze.2.bias'}
+    torch.testing.assert_close(moved['freeze.2.bias'], 2 * reflexed['freeze.2.bias'] - 2)
+    assert json.loads(read_metadata(calibrated)['freeze_calibration'])['shift'] == 2
