@@ -70,8 +70,9 @@ def main() -> int:
                     'success rate (README, Results).') if architecture == 'nvsf_a' else '')
                 + (' Its freeze detector and its press reflex were then each fitted alone on the ticks that concern '
                    'them and grafted on (tools/fit_freeze.py, tools/fit_reflex.py; `freeze_fit` and `reflex_fit` in '
-                   'the front matter), and the freeze detector\'s operating point was moved (tools/calibrate_freeze.py, '
-                   '`freeze_calibration`).' if {'freeze_fit', 'reflex_fit'} & set(read_metadata(target)) else '')
+                   'the front matter).' if {'freeze_fit', 'reflex_fit'} & set(read_metadata(target)) else '')
+                + (' The freeze detector\'s operating point was then moved (tools/calibrate_freeze.py, '
+                   '`freeze_calibration`).' if 'freeze_calibration' in read_metadata(target) else '')
                 + (' The spiking patch core runs as trained on `cpu` and quantised at load to 8-bit Loihi weights on '
                    '`loihi_sim`.' if architecture == 'nvsf_h' else '')
                 + '\n\nLoad with `sensor_fusion.weights.load_weights` (safetensors: no pickle, no code execution); '
