@@ -224,7 +224,7 @@ class NVSFActionPerception(FusionArchitecture):
             # In newtons: scaled as the wrench window (1/20), 1 N was a step of 0.05 among inputs of
             # order 1, and the pathway barely learned (its push off by 4 % of full speed after 6 epochs).
             force = inputs.wrench[:, -1, :3] * felt * self.config.preprocess.haptic.force_scale_n   # (B, 3) N
-            reflex = self.reflex(torch.cat([force, goal['tool'].detach()], dim=1))   # detached as the head's                  # (B, A)
+            reflex = self.reflex(torch.cat([force, goal['tool'].detach()], dim=1))   # (B, A); tool detached as for the head
             if self.config.reflex_mode == 'add':
                 head_logits = head_logits + reflex
             else:
@@ -244,6 +244,8 @@ class NVSFActionPerception(FusionArchitecture):
             freeze = torch.maximum(self.freeze_probability(inputs, goal['tool'].detach()),
                                    self.config.freeze_hold * state[-1])         # (B,)
             force = inputs.wrench[:, -1, :3].norm(dim=1) * self.config.preprocess.haptic.force_scale_n   # (B,) N
+            # No wrench sample: no freeze either, since a press cannot be told from travel (the
+            # "without wrench" ablation ran so; freezing then would be the safer default, README).
             stop = freeze * (force < FREEZE_BELOW_N).float() * inputs.mask[:, MODALITIES.index('wrench')].float()
             head_output = head_output * (1.0 - stop[:, None])                    # (B, A); shaped: x (1 - stop)^3
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
