@@ -258,7 +258,6 @@ class NVSFActionPerception(FusionArchitecture):
         next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ())
         if freeze is not None:
             next_state += (freeze,)
-        if freeze is not None:
             goal = {**goal, 'freeze': freeze}
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                             state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=gate, goal=goal)
