@@ -81,8 +81,9 @@ data: setup
 # time, ~2 h on 2 cores). NVSF-A: camera pretraining and cloning with its goal pathway supervised,
 # then 2 DAgger rounds with the policy driving alone (the expert labels every tick it visits), then
 # 3 more cloning epochs on the demonstrations (later DAgger rounds did worse), then its freeze
-# detector (fitted, then refitted with 40 policy episodes through ball passes) and its press reflex
-# (fitted on the clean demonstrations' presses only), each fitted alone. NVSF-H: cloning with the
+# detector (fitted, then refitted with 40 policy episodes through ball passes), its press reflex
+# (fitted on the clean demonstrations' presses only) and its descent pathway, each fitted alone, and
+# the freeze detector's operating point moved (p = 0.5 becomes 0.12). NVSF-H: cloning with the
 # target and camera probes. The shipped weights came from a longer
 # chain of runs, each command in models/training_commands.json.
 models: setup
@@ -108,6 +109,10 @@ models: setup
 	  $(PY) tools/fit_freeze.py --weights out/train/nvsf_a/nvsf_a.safetensors \
 	    --data $(DATA) $(DART) out/train/nvsf_a_freeze_dagger --out out/train/nvsf_a_freeze.safetensors && \
 	  $(PY) tools/fit_reflex.py --weights out/train/nvsf_a_freeze.safetensors --data $(DATA) \
+	    --out out/train/nvsf_a_reflex.safetensors && \
+	  $(PY) tools/fit_descent.py --weights out/train/nvsf_a_reflex.safetensors --data $(DATA) $(DART) \
+	    --out out/train/nvsf_a_descent.safetensors && \
+	  $(PY) tools/calibrate_freeze.py --weights out/train/nvsf_a_descent.safetensors --scale 2 --shift 2 \
 	    --out out/train/nvsf_a_reflexes.safetensors ); wait
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a_reflexes.safetensors \

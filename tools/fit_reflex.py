@@ -37,18 +37,19 @@ def main() -> int:
                          'reflex_mode: take_over')
     torch.manual_seed(args.seed)
     scale = config.preprocess.haptic.force_scale_n
-    inputs, labels = [], []
+    model = build_architecture('nvsf_a', config)
+    inputs, forces, labels = [], [], []
     for episode in labelled_episodes(args.data, config):
         force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
         pressing = pressing_ticks(episode.inputs.wrench, scale)              # (T,)
-        inputs.append(torch.cat([force, episode.tool_xy], dim=1)[pressing])  # (P, 5)
+        inputs.append(model.reflex_input(force, episode.tool_xy)[pressing])  # (P, F + 2)
+        forces.append(force[pressing].norm(dim=1))                           # (P,)
         labels.append(episode.actions[pressing])                             # (P, 6)
     if not inputs or not sum(len(x) for x in inputs):
         raise SystemExit(f'no pressing ticks in {[str(d) for d in args.data]}')
-    x, y = torch.cat(inputs), torch.cat(labels)                                  # (N, 5), (N, 6)
+    x, force_n, y = torch.cat(inputs), torch.cat(forces), torch.cat(labels)     # (N, F + 2), (N,), (N, 6)
     order = torch.randperm(len(x))
     train, held_out = order[: int(0.85 * len(x))], order[int(0.85 * len(x)):]
-    model = build_architecture('nvsf_a', config)
     target_u = model.unshape_action(y)                                           # head-output space
     load_matching_weights(model, args.weights)
     reflex = model.reflex
@@ -63,8 +64,7 @@ def main() -> int:
         if step % 500 == 0 or step == args.steps:   # the record holds the final figures
             with torch.no_grad():
                 action = model.shape_action(torch.tanh(reflex(x[held_out])))
-                force = x[held_out, :3].norm(dim=1)
-                band = (force >= 3.0) & (force < 5.0)
+                band = (force_n[held_out] >= 3.0) & (force_n[held_out] < 5.0)
                 z_error = action[:, 2] - y[held_out, 2]
                 rms, rms_band = float(z_error.pow(2).mean().sqrt()), float(z_error[band].pow(2).mean().sqrt())
                 print(f'step {step}: {len(x)} pressing ticks; held-out vertical error (rms, full speed) '

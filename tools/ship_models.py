@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sensor_fusion.evaluation import summarise  # noqa: E402
-from sensor_fusion.model_card import write_model_card  # noqa: E402
+from sensor_fusion.model_card import sha256, write_model_card  # noqa: E402
 from sensor_fusion.report import load_records, run_file  # noqa: E402
 from sensor_fusion.weights import read_metadata  # noqa: E402
 
@@ -26,12 +26,18 @@ TITLES = {'nvsf_a': 'NVSF-A (action-perception loop)', 'nvsf_c': 'NVSF-C (unifie
 BACKENDS = {'nvsf_a': ('cpu',), 'nvsf_c': ('cpu',), 'nvsf_h': ('cpu', 'loihi_sim')}
 
 
-def metrics_for(architecture: str, results: Path) -> dict:
+def metrics_for(architecture: str, results: Path, weights_sha256: str) -> dict:
+    """The closed-loop evaluations in ``results`` of these very weights (an evaluation of earlier
+    weights describes those, not these: it is left out)."""
     metrics = {}
     for backend in BACKENDS[architecture]:
         path = run_file(results, architecture, backend, None)
         if path.exists():
-            s = summarise(f'{architecture}/{backend}', load_records(path)[1])
+            settings, records = load_records(path)
+            if settings.get('weights_sha256') != weights_sha256:
+                print(f'{path}: evaluated other weights, not used for the card')
+                continue
+            s = summarise(f'{architecture}/{backend}', records)
             metrics[f'closed_loop_{backend}'] = {
                 'episodes': s.episodes, 'success_rate': round(s.success_rate, 3),
                 'success_ci95': [round(x, 3) for x in s.success_ci], 'outcomes': s.outcomes,
@@ -50,8 +56,12 @@ def main() -> int:
                                           'record --episodes 100 --first-seed 0), plus DAgger episodes')
     parser.add_argument('--commands-file', type=Path, default=None,
                         help='JSON {architecture: [commands]} that produced the weights')
+    parser.add_argument('--extra-metrics', type=Path, default=None,
+                        help='JSON {architecture: {name: figures}}: further measurements of these weights '
+                             '(e.g. an in-process closed loop), each named for how it was measured')
     args = parser.parse_args()
     commands = json.loads(args.commands_file.read_text()) if args.commands_file else {}
+    extra_metrics = json.loads(args.extra_metrics.read_text()) if args.extra_metrics else {}
     models = ROOT / 'models'
     for architecture, title in TITLES.items():
         source = getattr(args, architecture)
@@ -61,7 +71,7 @@ def main() -> int:
         if source.resolve() != target.resolve():
             shutil.copyfile(source, target)
         training = json.loads(read_metadata(target).get('training', '{}'))
-        metrics = metrics_for(architecture, args.results)
+        metrics = {**metrics_for(architecture, args.results, sha256(target)), **extra_metrics.get(architecture, {})}
         body = (f'# {title}\n\nBehaviour cloning of the scripted expert from recorded MCAP bags, then DAgger rounds '
                 'in the closed loop (expert-labelled policy episodes), truncated BPTT over the recurrent state.'
                 + ((' The encoder gate was then trained by REINFORCE with a compute penalty (gate_rl in the front '
@@ -73,12 +83,16 @@ def main() -> int:
                    'the front matter).' if {'freeze_fit', 'reflex_fit'} & set(read_metadata(target)) else '')
                 + (' The freeze detector\'s operating point was then moved (tools/calibrate_freeze.py, '
                    '`freeze_calibration`).' if 'freeze_calibration' in read_metadata(target) else '')
+                + (' Its descent pathway (tip height from the joints, the press height, and the bound on the '
+                   'descent before contact) was then fitted alone (tools/fit_descent.py, `descent_fit`).'
+                   if 'descent_fit' in read_metadata(target) else '')
                 + (' The spiking patch core runs as trained on `cpu` and quantised at load to 8-bit Loihi weights on '
                    '`loihi_sim`.' if architecture == 'nvsf_h' else '')
                 + '\n\nLoad with `sensor_fusion.weights.load_weights` (safetensors: no pickle, no code execution); '
                 'the architecture and full config are in the file\'s metadata and checked on load.\n\n'
-                'Metrics: `metrics` holds the closed-loop evaluation over ROS 2 on held-out seeds (see the README\'s '
-                'results section) where it has been run; `training` holds the settings and the episode count.\n')
+                'Metrics: `metrics` holds the closed-loop evaluations of these weights on held-out seeds (see the '
+                'README\'s results section), over ROS 2 (`closed_loop_<backend>`) where it has been run, each other '
+                'one named for how it ran; `training` holds the settings and the episode count.\n')
         write_model_card(target, models / f'{architecture}.md', args.data,
                          commands.get(architecture, [f'sensor-fusion train --architecture {architecture} '
                                                      f'--epochs {training.get("epochs")} '

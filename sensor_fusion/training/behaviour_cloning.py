@@ -497,15 +497,21 @@ def _tool_xy(inputs: FusionInputs, result: Optional[dict]) -> Optional[torch.Ten
     task (another robot's joints mean another arm: never guessed)."""
     if _layout(result) is None:
         return None
+    return _normalised_xy(tip_positions(inputs.proprio)[:, :2])
+
+
+def tip_positions(proprio: torch.Tensor) -> np.ndarray:
+    """(T, 3) the simulated arm's tool tip (m, world frame) by forward kinematics from the joint
+    positions at the start of each (T, 2 J) proprio row. Only for bags of the embedded task."""
     import mujoco
     model, data, arm = _tip_kinematics()
-    joints = inputs.proprio[:, :len(JOINTS)].double().numpy()                                  # (T, J)
-    tips = np.empty((len(joints), 2))
+    joints = proprio[:, :len(JOINTS)].double().numpy()                                          # (T, J)
+    tips = np.empty((len(joints), 3))
     for i, q in enumerate(joints):
         data.qpos[arm.qpos_index] = q
         mujoco.mj_kinematics(model, data)
-        tips[i] = arm.tip_pose(data)[0][:2]
-    return _normalised_xy(tips)
+        tips[i] = arm.tip_pose(data)[0]
+    return tips
 
 
 def _draw_dropout(probabilities: dict, batch_size: int) -> Optional[torch.Tensor]:

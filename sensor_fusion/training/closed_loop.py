@@ -70,8 +70,14 @@ class ClosedLoop:
     """One simulator reused across episodes (building the renderers is the slow part)."""
 
     def __init__(self, preprocess: PreprocessConfig, render: bool = True, control_rate_hz: float = CONTROL_RATE_HZ,
-                 limits: CommandLimits = SIM_LIMITS, ablate: Iterable[str] = (), task: TaskConfig = TaskConfig()):
+                 limits: CommandLimits = SIM_LIMITS, ablate: Iterable[str] = (), task: TaskConfig = TaskConfig(),
+                 command_latency_s: float = 0.0):
+        if command_latency_s < 0:
+            raise ValueError(f'command_latency_s must be >= 0, got {command_latency_s}')
         self.sim = TabletopSim(SimConfig(render=render), task)
+        # The command takes effect this many physics steps after its observation. Over ROS 2 it
+        # arrives some milliseconds late and the simulator steps on meanwhile; 0 applies it at once.
+        self.command_latency_steps = int(round(command_latency_s / PHYSICS_STEP_S))
         self.expert = ScriptedExpert(self.sim)
         self.preprocess, self.limits = preprocess, limits
         self.control_period_steps = max(1, int(round(1.0 / (control_rate_hz * PHYSICS_STEP_S))))
@@ -112,18 +118,21 @@ class ClosedLoop:
                                                                    sim.config.camera.dvs_height))
         run = EpisodeRun(seed, episode.target, Outcome.RUNNING, 0.0, 0.0)
         previous_dvs, step = None, 0
+        pending: list[tuple[int, np.ndarray]] = []     # (step it takes effect, twist), oldest first
         while not episode.done and (max_seconds is None or episode.time_s < max_seconds):
             expert = self.expert_action() if with_expert else None
             if step % self.control_period_steps == 0:
                 tick_ns = STAMP_BASE_NS + sim.time_ns
                 observation = buffers.observation_at(tick_ns)
                 action = np.clip(np.asarray(controller(observation, expert), dtype=np.float64), -1.0, 1.0)
-                sim.command_twist(scale_action(action, 'twist', self.limits))
+                pending.append((step + self.command_latency_steps, scale_action(action, 'twist', self.limits)))
                 if writer is not None:
                     writer.write('command', twist_msg(scale_action(expert, 'twist', self.limits), tick_ns, 'base'),
                                  tick_ns)
                 if keep_ticks:
                     run.ticks.append(Tick(observation, action, expert))
+            while pending and pending[0][0] <= step:
+                sim.command_twist(pending.pop(0)[1])
             out = sim.step()
             step += 1
             messages, previous_dvs = sensor_messages(out, STAMP_BASE_NS, previous_dvs)

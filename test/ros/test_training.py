@@ -194,6 +194,28 @@ def test_a_training_rollout_goes_on_through_a_ball_violation_and_counts_it():
     assert goes_on.verdict is Outcome.MOVED_DURING_BALL and not goes_on.success
 
 
+def test_the_in_process_loop_applies_each_command_after_its_latency():
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.sim.world import PHYSICS_STEP_S
+    from sensor_fusion.training.closed_loop import ClosedLoop
+    moved = {}
+    for latency_s in (0.0, 0.008):
+        loop = ClosedLoop(load_config('nvsf_a').preprocess, render=False, command_latency_s=latency_s)
+        tip_x = []
+
+        def controller(observation, expert):   # rest on the first tick, full speed along x from the second
+            tip_x.append(loop.sim.tip_pose()[0][0])
+            return np.array([1.0 if len(tip_x) >= 2 else 0.0, 0, 0, 0, 0, 0])
+
+        loop.run(3, controller, max_seconds=0.025)                            # ticks at 0, 10 and 20 ms
+        moved[latency_s] = tip_x[2] - tip_x[1]                                # over the 10 ms after the command
+    assert loop.command_latency_steps == round(0.008 / PHYSICS_STEP_S)
+    # 8 ms late, the arm has had 2 ms of the command by the next tick instead of 10 ms.
+    assert moved[0.0] > 1e-4 and moved[0.008] < 0.5 * moved[0.0], moved
+    with pytest.raises(ValueError, match='command_latency_s'):
+        ClosedLoop(load_config('nvsf_a').preprocess, render=False, command_latency_s=-0.001)
+
+
 def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_path):
     from sensor_fusion.architectures import load_config
     from sensor_fusion.sim.world import JOINTS
@@ -231,7 +253,7 @@ def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
 
 
 def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_path):
-    """tools/fit_freeze.py, tools/fit_reflex.py, then tools/calibrate_freeze.py on recorded bags:
+    """tools/fit_freeze.py, tools/fit_reflex.py, tools/calibrate_freeze.py, then tools/fit_descent.py on recorded bags:
     each changes its own part alone, and the file keeps the source's records and adds its own."""
     import json
     import subprocess
@@ -266,3 +288,12 @@ def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_
     assert {name for name in moved if not torch.equal(moved[name], reflexed[name])} == {'freeze.2.weight', 'freeze.2.bias'}
     torch.testing.assert_close(moved['freeze.2.bias'], 2 * reflexed['freeze.2.bias'] - 2)
     assert json.loads(read_metadata(calibrated)['freeze_calibration'])['shift'] == 2
+    descended = tmp_path / 'descent.safetensors'
+    subprocess.run([sys.executable, str(root / 'tools' / 'fit_descent.py'), '--weights', str(calibrated),
+                    '--data', str(bags[0].parent), '--out', str(descended), '--steps', '5'], check=True,
+                   capture_output=True, text=True)
+    bounded = _read_tensors(descended)
+    changed = {name for name in moved if not torch.equal(moved[name], bounded[name])}
+    assert changed and all(name.startswith(('tip_height.', 'descent.')) for name in changed), sorted(changed)
+    meta = read_metadata(descended)
+    assert json.loads(meta['descent_fit'])['steps'] == 5 and 'freeze_calibration' in meta

@@ -1,5 +1,6 @@
 """The contract every registered architecture meets, parametrised over the registry."""
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -120,7 +121,15 @@ def test_gradients_reach_every_trainable_parameter(key):
                 if hasattr(model, pathway):
                     torch.nn.init.normal_(getattr(model, pathway)[-1].weight, std=0.1)
                     torch.nn.init.zeros_(getattr(model, pathway)[-1].bias)
+            if hasattr(model, 'descent'):   # a bound near zero, and a head descending faster: it binds
+                torch.nn.init.normal_(model.descent[-1].weight, std=0.1)
+                model.descent[-1].bias.fill_(-10.0)
+                model.head[-1].bias[2] = -1.0
     inputs = batch_for(model, seeds=(0, 1, 2, 3))
+    if hasattr(model, 'descent'):           # rows 0 and 1 before contact, where the descent bound acts
+        wrench = inputs.wrench.clone()
+        wrench[:2, -1, :3] = 0.0
+        inputs = dataclasses.replace(inputs, wrench=wrench)
     state = model.initial_state(4)
     loss = 0.0
     for _ in range(2):                      # two ticks so memory/plan parameters are used
@@ -272,8 +281,9 @@ def test_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted(key
 
 
 def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_counts_its_macs(tmp_path):
-    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False).eval()
-    reflex = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='add', freeze_pathway=False).eval()
+    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False, descent_pathway=False).eval()
+    reflex = build('nvsf_a', goal_pathway=True, reflex_pathway=True, reflex_mode='add', freeze_pathway=False,
+                   descent_pathway=False).eval()
     save_weights(plain, tmp_path / 'plain.safetensors')
     from sensor_fusion.weights import load_matching_weights
     fresh = load_matching_weights(reflex, tmp_path / 'plain.safetensors')    # training's --init
@@ -294,7 +304,8 @@ def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_co
         out = reflex(inputs, reflex.initial_state(2))
     assert out.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='goal_pathway'):
-        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': True, 'freeze_pathway': False})
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': True, 'freeze_pathway': False,
+                                         'descent_pathway': False})
 
 
 @pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
@@ -327,10 +338,10 @@ def test_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing(key):
 
 def test_init_weights_carry_every_shared_tensor_and_name_the_fresh_ones(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_a', seed=1, goal_pathway=False, reflex_pathway=False, freeze_pathway=False)
+    plain = build('nvsf_a', seed=1, goal_pathway=False, reflex_pathway=False, freeze_pathway=False, descent_pathway=False)
     path = tmp_path / 'plain.safetensors'
     save_weights(plain, path)
-    pathway = build('nvsf_a', seed=2, goal_pathway=True, reflex_pathway=False, freeze_pathway=False)
+    pathway = build('nvsf_a', seed=2, goal_pathway=True, reflex_pathway=False, freeze_pathway=False, descent_pathway=False)
     fresh = load_matching_weights(pathway, path)
     assert set(fresh) == {n for n in pathway.state_dict() if n.startswith(('goal.', 'head.'))}
     shared = plain.state_dict()
@@ -367,10 +378,62 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_
         load_config('nvsf_a', overrides={'reflex_mode': 'sideways'})
 
 
+def test_nvsf_a_descent_pathway_bounds_the_heads_descent_before_contact_only(tmp_path):
+    from sensor_fusion.weights import load_matching_weights
+    options = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', freeze_pathway=False)
+    plain = build('nvsf_a', **options, descent_pathway=False).eval()
+    model = build('nvsf_a', **options, descent_pathway=True).eval()
+    save_weights(plain, tmp_path / 'plain.safetensors')
+    fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
+    assert fresh and all(name.startswith(('descent.', 'tip_height.', 'press_height')) for name in fresh)
+    inputs = batch_for(model, seeds=(0, 1))
+    wrench = inputs.wrench.clone()
+    wrench[:, -1, :3] = 0.0
+    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n    # row 1 presses with 4 N
+    inputs = dataclasses.replace(inputs, wrench=wrench)
+    with torch.no_grad():
+        for m in (plain, model):
+            m.head[-1].bias[2] = -3.0                                        # the head dives at ~full speed
+            m.reflex[-1].bias[2] = -0.5                                      # the reflex pushes,
+            m.reflex_share.weight.fill_(10.0)                                # all of it from 1 N (fit_reflex)
+            m.reflex_share.bias.fill_(-5.0)
+        before = plain(inputs, plain.initial_state(2))
+        torch.testing.assert_close(model(inputs, model.initial_state(2)).action, before.action)  # no bound at first
+        model.descent[-1].bias.fill_(math.log(0.3 / 0.7))                   # bound: head output -0.3
+        bounded = model(inputs, model.initial_state(2))
+        share = torch.sigmoid(torch.tensor(-5.0))                            # the reflex's share at rest
+        bound_logit = torch.atanh(-0.3 * (1 - share) - share)
+        expected = torch.tanh(bound_logit + share * (-0.5 - bound_logit))
+        torch.testing.assert_close(bounded.head_output[0, 2], expected)     # off the press: bounded
+        assert before.head_output[0, 2] < -0.9
+        torch.testing.assert_close(bounded.action[0, [0, 1, 3, 4, 5]], before.action[0, [0, 1, 3, 4, 5]])
+        torch.testing.assert_close(bounded.action[1], before.action[1])      # pressing: the reflex's push, unbounded
+        blind = dataclasses.replace(inputs, mask=inputs.mask.clone())
+        blind.mask[:, MODALITIES.index('proprio')] = False                  # no joints: no bound
+        assert model(blind, model.initial_state(2)).head_output[0, 2] < -0.9
+    assert model.encoders_needed(model.initial_state(1))[MODALITIES.index('proprio')]
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = model(inputs, model.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='descent_pathway'):
+        load_config('nvsf_a', overrides={'reflex_mode': 'add', 'descent_pathway': True})
+    # With the freeze: a force is a press (the freeze lets it go on) only at the press height.
+    frozen = build('nvsf_a', **{**options, 'freeze_pathway': True}, descent_pathway=True).eval()
+    with torch.no_grad():
+        frozen.head[-1].bias[2] = -3.0
+        frozen.freeze[-1].bias.fill_(50.0)                                   # a ball is seen
+        at_any_height = frozen(inputs, frozen.initial_state(2)).action        # unfitted: the force alone decides
+        assert at_any_height[0].abs().max() < 1e-6 and at_any_height[1].abs().max() > 1e-4
+        frozen.press_height.fill_(-1e3)                                      # every tip above the presses:
+        braking = frozen(inputs, frozen.initial_state(2)).action              # the 4 N is braking, not a press
+        assert braking.abs().max() < 1e-6
+
+
 def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and_holds(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False).eval()
-    model = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=True, freeze_hold=0.5).eval()
+    plain = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=False, descent_pathway=False).eval()
+    model = build('nvsf_a', goal_pathway=True, reflex_pathway=False, freeze_pathway=True, freeze_hold=0.5,
+                  descent_pathway=False).eval()
     save_weights(plain, tmp_path / 'plain.safetensors')
     fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
     assert fresh and all(name.startswith('freeze.') for name in fresh)
@@ -398,6 +461,7 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
         out = model(inputs, model.initial_state(2))
     assert out.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='goal_pathway'):
-        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': False, 'freeze_pathway': True})
+        load_config('nvsf_a', overrides={'goal_pathway': False, 'reflex_pathway': False, 'freeze_pathway': True,
+                                         'descent_pathway': False})
     with pytest.raises(ValueError, match='freeze_hold'):
         load_config('nvsf_a', overrides={'freeze_hold': 1.0})

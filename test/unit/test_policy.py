@@ -47,9 +47,10 @@ def test_non_finite_action_is_never_returned_and_state_survives():
 def test_nvsf_a_skips_preprocessing_what_its_gate_turns_off_with_the_same_decisions(tmp_path):
     import yaml
     from sensor_fusion.paths import config_path
-    # Without the freeze pathway, which watches the camera and the events every tick whatever the gate says.
+    # Without the freeze and descent pathways, which read the camera, the events and the joints every
+    # tick whatever the gate says.
     config = yaml.safe_load(config_path('architectures', 'nvsf_a.yaml').read_text())
-    (tmp_path / 'nvsf_a.yaml').write_text(yaml.safe_dump({**config, 'freeze_pathway': False}))
+    (tmp_path / 'nvsf_a.yaml').write_text(yaml.safe_dump({**config, 'freeze_pathway': False, 'descent_pathway': False}))
     gated = build_policy('nvsf_a', seed=5, config_path=tmp_path / 'nvsf_a.yaml')
     with torch.no_grad():                     # a gate that turns camera and events off from the start
         gated.model.gate.bias[:] = 3.0
