@@ -104,13 +104,15 @@ def main() -> int:
     with torch.no_grad():
         seen = model.tip_height(proprio)[:, 0]                                  # (N,)
         pressed_at = seen[pressing_force >= FREEZE_BELOW_N]
-        if not len(pressed_at):
-            raise SystemExit(f'no press over {FREEZE_BELOW_N} N in {[str(d) for d in args.data]}')
+    if len(pressed_at):
         press_height = float(pressed_at.median()) + PRESS_HEIGHT_MARGIN_M / TIP_HEIGHT_SCALE_M
         model.press_height.fill_(press_height)
-    press_height_m = press_height * TIP_HEIGHT_SCALE_M + TIP_HEIGHT_OFFSET_M
-    print(f'press height: tip at most {press_height_m * 100:.1f} cm ({len(pressed_at)} ticks over {FREEZE_BELOW_N} N)',
-          flush=True)
+        press_height_m = round(press_height * TIP_HEIGHT_SCALE_M + TIP_HEIGHT_OFFSET_M, 4)
+        print(f'press height: tip at most {press_height_m * 100:.1f} cm ({len(pressed_at)} ticks over '
+              f'{FREEZE_BELOW_N} N)', flush=True)
+    else:   # left unfitted: the freeze decides by the force alone, as without the pathway
+        press_height_m = None
+        print(f'press height: no tick over {FREEZE_BELOW_N} N in the data, left unfitted (any height)', flush=True)
 
     # 2. The bound from the height.
     train, test = train[fitted[train]], test[fitted[test]]
@@ -149,7 +151,8 @@ def main() -> int:
               'batch': args.batch, 'learning_rate': args.learning_rate,
               'bound_learning_rate': args.bound_learning_rate, 'quantile': args.quantile,
               'seed': args.seed, 'ticks': len(vertical), 'bound_ticks': int(fitted.sum()),
-              'held_out_height_rms_mm': round(height_rms * 1e3, 2), 'press_height_m': round(press_height_m, 4), 'held_out_below_bound': round(below, 4),
+              'held_out_height_rms_mm': round(height_rms * 1e3, 2), 'press_height_m': press_height_m,
+              'held_out_below_bound': round(below, 4),
               'held_out_median_bound_slow_mps': round(slow_bound, 4),
               'held_out_median_bound_fast_mps': round(fast_bound, 4)}
     save_weights(model, args.out, fitted_metadata(args.weights, 'descent_fit', record))

@@ -294,6 +294,6 @@ def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_
                    capture_output=True, text=True)
     bounded = _read_tensors(descended)
     changed = {name for name in moved if not torch.equal(moved[name], bounded[name])}
-    assert changed and all(name.startswith(('tip_height.', 'descent.')) for name in changed), sorted(changed)
+    assert changed and all(name.startswith(('tip_height.', 'descent.', 'press_height')) for name in changed), sorted(changed)
     meta = read_metadata(descended)
     assert json.loads(meta['descent_fit'])['steps'] == 5 and 'freeze_calibration' in meta
