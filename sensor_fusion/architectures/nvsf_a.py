@@ -293,7 +293,7 @@ class NVSFActionPerception(FusionArchitecture):
             # "without wrench" ablation ran so; freezing then would be the safer default, README).
             pressing = force >= FREEZE_BELOW_N                                  # (B,)
             if self.config.descent_pathway:
-                # A press is a force at the cube tops' height. Traced over a 10 ms command delay
+                # A press is a force at the cube tops' height. Traced with an 8 ms command delay
                 # (seed 90034), braking from travel speed for a ball read over 2 N at the wrist, the
                 # freeze let go, and the arm drove on into the ball's zone. Without the joints: force alone.
                 pressing = pressing & ((height[:, 0] <= self.press_height) | (joints_felt[:, 0] == 0))
@@ -332,7 +332,7 @@ class NVSFActionPerception(FusionArchitecture):
         """(B, F + 2) what the reflex reads: the newest wrist force (B, 3) in N, whole or its magnitude
         (``reflex_force``), and the tool's table position (B, 2).
 
-        Why the magnitude: traced over a 10 ms command delay (seed 90020), the pad slid sideways while
+        Why the magnitude: traced with an 8 ms command delay (seed 90020), the pad slid sideways while
         pressing, the wrist read -4..-8 N along x and +2..3 N along y (the expert's presses: about 1 and
         0.2), and the reflex fitted on the vector, far outside its data, pushed down at 0.13 m/s into a
         10 N press until the force limit. The magnitude is the press force in any frame.

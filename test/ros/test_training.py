@@ -262,38 +262,28 @@ def test_the_pathway_fits_graft_only_their_pathway_and_record_the_fit(bags, tmp_
     from sensor_fusion.weights import _read_tensors, read_metadata
     root = Path(__file__).resolve().parents[2]
     shipped = root / 'models' / 'nvsf_a.safetensors'
-    out = tmp_path / 'fitted.safetensors'
-    subprocess.run([sys.executable, str(root / 'tools' / 'fit_freeze.py'), '--weights', str(shipped),
-                    '--data', str(bags[0].parent), '--out', str(out), '--steps', '5'], check=True,
-                   capture_output=True, text=True)
-    before, after = _read_tensors(shipped), _read_tensors(out)
-    changed = {name for name in before if not torch.equal(before[name], after[name])}
+
+    def run_tool(tool, source, out, *arguments):   # -> the tensors it changed (names), its metadata
+        subprocess.run([sys.executable, str(root / 'tools' / tool), '--weights', str(source), '--out', str(out),
+                        *arguments], check=True, capture_output=True, text=True)
+        before, after = _read_tensors(source), _read_tensors(out)
+        return {name for name in before if not torch.equal(before[name], after[name])}, read_metadata(out)
+
+    fitting = ('--data', str(bags[0].parent), '--steps', '5')
+    changed, meta = run_tool('fit_freeze.py', shipped, tmp_path / 'fitted.safetensors', *fitting)
     assert changed and all(name.startswith('freeze.') for name in changed), sorted(changed)
-    meta = read_metadata(out)
     assert meta['training'] == read_metadata(shipped)['training']
     assert json.loads(meta['freeze_fit'])['steps'] == 5
-    grafted = tmp_path / 'reflex.safetensors'
-    subprocess.run([sys.executable, str(root / 'tools' / 'fit_reflex.py'), '--weights', str(out),
-                    '--data', str(bags[0].parent), '--out', str(grafted), '--steps', '5'], check=True,
-                   capture_output=True, text=True)
-    reflexed = _read_tensors(grafted)
-    changed = {name for name in after if not torch.equal(after[name], reflexed[name])}
+    changed, meta = run_tool('fit_reflex.py', tmp_path / 'fitted.safetensors', tmp_path / 'reflex.safetensors', *fitting)
     assert changed and all(name.startswith(('reflex.', 'reflex_share.')) for name in changed), sorted(changed)
-    meta = read_metadata(grafted)
     assert json.loads(meta['freeze_fit'])['steps'] == 5 and json.loads(meta['reflex_fit'])['steps'] == 5
-    calibrated = tmp_path / 'calibrated.safetensors'
-    subprocess.run([sys.executable, str(root / 'tools' / 'calibrate_freeze.py'), '--weights', str(grafted),
-                    '--out', str(calibrated), '--scale', '2', '--shift', '2'], check=True, capture_output=True, text=True)
-    moved = _read_tensors(calibrated)
-    assert {name for name in moved if not torch.equal(moved[name], reflexed[name])} == {'freeze.2.weight', 'freeze.2.bias'}
+    changed, meta = run_tool('calibrate_freeze.py', tmp_path / 'reflex.safetensors', tmp_path / 'calibrated.safetensors',
+                             '--scale', '2', '--shift', '2')
+    assert changed == {'freeze.2.weight', 'freeze.2.bias'}
+    reflexed, moved = _read_tensors(tmp_path / 'reflex.safetensors'), _read_tensors(tmp_path / 'calibrated.safetensors')
     torch.testing.assert_close(moved['freeze.2.bias'], 2 * reflexed['freeze.2.bias'] - 2)
-    assert json.loads(read_metadata(calibrated)['freeze_calibration'])['shift'] == 2
-    descended = tmp_path / 'descent.safetensors'
-    subprocess.run([sys.executable, str(root / 'tools' / 'fit_descent.py'), '--weights', str(calibrated),
-                    '--data', str(bags[0].parent), '--out', str(descended), '--steps', '5'], check=True,
-                   capture_output=True, text=True)
-    bounded = _read_tensors(descended)
-    changed = {name for name in moved if not torch.equal(moved[name], bounded[name])}
+    assert json.loads(meta['freeze_calibration'])['shift'] == 2
+    changed, meta = run_tool('fit_descent.py', tmp_path / 'calibrated.safetensors', tmp_path / 'descent.safetensors',
+                             *fitting)
     assert changed and all(name.startswith(('tip_height.', 'descent.', 'press_height')) for name in changed), sorted(changed)
-    meta = read_metadata(descended)
     assert json.loads(meta['descent_fit'])['steps'] == 5 and 'freeze_calibration' in meta

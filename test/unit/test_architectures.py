@@ -378,6 +378,15 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_
         load_config('nvsf_a', overrides={'reflex_mode': 'sideways'})
 
 
+def resting_and_pressing(model):
+    """A batch of two ticks whose newest wrench reads nothing (row 0) and a 4 N press (row 1)."""
+    inputs = batch_for(model, seeds=(0, 1))
+    wrench = inputs.wrench.clone()
+    wrench[:, -1, :3] = 0.0
+    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n
+    return dataclasses.replace(inputs, wrench=wrench)
+
+
 def test_nvsf_a_descent_pathway_bounds_the_heads_descent_before_contact_only(tmp_path):
     from sensor_fusion.weights import load_matching_weights
     options = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', freeze_pathway=False)
@@ -386,11 +395,7 @@ def test_nvsf_a_descent_pathway_bounds_the_heads_descent_before_contact_only(tmp
     save_weights(plain, tmp_path / 'plain.safetensors')
     fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
     assert fresh and all(name.startswith(('descent.', 'tip_height.', 'press_height')) for name in fresh)
-    inputs = batch_for(model, seeds=(0, 1))
-    wrench = inputs.wrench.clone()
-    wrench[:, -1, :3] = 0.0
-    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n    # row 1 presses with 4 N
-    inputs = dataclasses.replace(inputs, wrench=wrench)
+    inputs = resting_and_pressing(model)
     with torch.no_grad():
         for m in (plain, model):
             m.head[-1].bias[2] = -3.0                                        # the head dives at ~full speed
@@ -437,11 +442,7 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
     save_weights(plain, tmp_path / 'plain.safetensors')
     fresh = load_matching_weights(model, tmp_path / 'plain.safetensors')
     assert fresh and all(name.startswith('freeze.') for name in fresh)
-    inputs = batch_for(model, seeds=(0, 1))
-    wrench = inputs.wrench.clone()
-    wrench[:, -1, :3] = 0.0
-    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n    # row 1 presses with 4 N
-    inputs = dataclasses.replace(inputs, wrench=wrench)
+    inputs = resting_and_pressing(model)
     with torch.no_grad():
         before = plain(inputs, plain.initial_state(2))
         silent = model(inputs, model.initial_state(2))
