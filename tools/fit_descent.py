@@ -5,7 +5,7 @@
 
 Needs ``descent_pathway: true`` in the config (``--config``, default config/architectures/nvsf_a.yaml;
 the weights are built, loaded and saved under it). The pathway reads the joint angles and bounds the
-head's downward command before contact by the expert's fastest descent at that height. Two fits and
+head's downward command before contact by the expert's fastest descent at that height. Three steps,
 minibatch Adam, a few minutes; the rest of the weights are copied unchanged:
 
 1. the tool tip's height from the joint angles, by squared error against the simulated arm's forward
