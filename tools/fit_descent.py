@@ -95,15 +95,15 @@ def main() -> int:
                 height_rms = float(error.pow(2).mean().sqrt())
             print(f'height step {step}: held-out error {height_rms * 1e3:.2f} mm rms', flush=True)
 
-    # The press height: where the demonstrations press (the median tip height of the ticks with the
+    # 2. The press height: where the demonstrations press (the median tip height of the ticks with the
     # wrist over the freeze's FREEZE_BELOW_N) and a margin; above it a force is braking or a collision,
     # not a press. The median: DART episodes brake and collide at travel heights (with data/dart7 the
     # 99th percentile was 27 cm), while the presses are most of those ticks (in data/expert7, 4049 of
     # 4075 at 4.5-5.5 cm, travel at 7 cm and up).
     pressing_force = torch.cat(press_force)                                     # (N,) N
     with torch.no_grad():
-        seen = model.tip_height(proprio)[:, 0]                                  # (N,)
-        pressed_at = seen[pressing_force >= FREEZE_BELOW_N]
+        seen_height = model.tip_height(proprio)                                 # (N, 1) as the policy will see it
+    pressed_at = seen_height[pressing_force >= FREEZE_BELOW_N, 0]
     if len(pressed_at):
         press_height = float(pressed_at.median()) + PRESS_HEIGHT_MARGIN_M / TIP_HEIGHT_SCALE_M
         model.press_height.fill_(press_height)
@@ -114,10 +114,8 @@ def main() -> int:
         press_height_m = None
         print(f'press height: no tick over {FREEZE_BELOW_N} N in the data, left unfitted (any height)', flush=True)
 
-    # 2. The bound from the height.
+    # 3. The bound from the height.
     train, test = train[fitted[train]], test[fitted[test]]
-    with torch.no_grad():
-        seen_height = model.tip_height(proprio)                                 # (N, 1) as the policy will see it
     torch.nn.init.normal_(model.descent[-1].weight, std=0.01)
     torch.nn.init.zeros_(model.descent[-1].bias)
     optimiser = torch.optim.Adam(model.descent.parameters(), lr=args.bound_learning_rate)

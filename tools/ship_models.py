@@ -70,22 +70,23 @@ def main() -> int:
         target = models / f'{architecture}.safetensors'
         if source.resolve() != target.resolve():
             shutil.copyfile(source, target)
-        training = json.loads(read_metadata(target).get('training', '{}'))
+        metadata = read_metadata(target)
+        training = json.loads(metadata.get('training', '{}'))
         metrics = {**metrics_for(architecture, args.results, sha256(target)), **extra_metrics.get(architecture, {})}
         body = (f'# {title}\n\nBehaviour cloning of the scripted expert from recorded MCAP bags, then DAgger rounds '
                 'in the closed loop (expert-labelled policy episodes), truncated BPTT over the recurrent state.'
                 + ((' The encoder gate was then trained by REINFORCE with a compute penalty (gate_rl in the front '
-                    'matter) and is deployed deterministically.' if 'gate_rl' in read_metadata(target) else
+                    'matter) and is deployed deterministically.' if 'gate_rl' in metadata else
                     ' The encoder gate is the untrained one (every encoder runs): the REINFORCE gate lowered the '
                     'success rate (README, Results).') if architecture == 'nvsf_a' else '')
                 + (' Its freeze detector and its press reflex were then each fitted alone on the ticks that concern '
                    'them and grafted on (tools/fit_freeze.py, tools/fit_reflex.py; `freeze_fit` and `reflex_fit` in '
-                   'the front matter).' if {'freeze_fit', 'reflex_fit'} & set(read_metadata(target)) else '')
+                   'the front matter).' if {'freeze_fit', 'reflex_fit'} & set(metadata) else '')
                 + (' The freeze detector\'s operating point was then moved (tools/calibrate_freeze.py, '
-                   '`freeze_calibration`).' if 'freeze_calibration' in read_metadata(target) else '')
+                   '`freeze_calibration`).' if 'freeze_calibration' in metadata else '')
                 + (' Its descent pathway (tip height from the joints, the press height, and the bound on the '
                    'descent before contact) was then fitted alone (tools/fit_descent.py, `descent_fit`).'
-                   if 'descent_fit' in read_metadata(target) else '')
+                   if 'descent_fit' in metadata else '')
                 + (' The spiking patch core runs as trained on `cpu` and quantised at load to 8-bit Loihi weights on '
                    '`loihi_sim`.' if architecture == 'nvsf_h' else '')
                 + '\n\nLoad with `sensor_fusion.weights.load_weights` (safetensors: no pickle, no code execution); '
