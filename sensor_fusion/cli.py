@@ -65,24 +65,30 @@ def _report(args: argparse.Namespace) -> int:
         except BackendUnavailableError as error:
             print(f'skipping backend {backend}: {error}')
     print(report(Path(args.results), Path(args.readme), args.episodes, args.ablation_episodes, args.ablate,
-                 available, evaluate_missing=not args.from_saved))
+                 available, evaluate_missing=not args.from_saved, real_time_factor=args.real_time_factor))
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
     return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, args.ablate, args.weights,
-                     Path(args.json) if args.json else None, Path(args.video) if args.video else None, args.timeout)
+                     Path(args.json) if args.json else None, Path(args.video) if args.video else None, args.timeout,
+                     args.real_time_factor)
 
 
 def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, ablate: Optional[str],
               weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path],
-              episode_timeout_s: float = 15.0) -> int:
+              episode_timeout_s: float = 15.0, real_time_factor: float = 1.0) -> int:
     import json
     from dataclasses import asdict
 
     from .evaluation import format_table, summarise
     from .ros.evaluate import EvalSettings, EvaluationError, evaluate
-    settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights, episode_timeout_s)
+    try:
+        settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights, episode_timeout_s,
+                                real_time_factor)
+    except ValueError as error:
+        print(f'evaluation not started: {error}')
+        return 2
     video = None
     if video_path is not None:
         from .video import EpisodeVideo
@@ -311,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     evaluation.add_argument('--json', default=None, help='write every episode record here')
     evaluation.add_argument('--video', default=None, help='write an MP4 of the episodes here')
     evaluation.add_argument('--timeout', type=float, default=15.0, help="each episode's timeout, simulated s")
+    evaluation.add_argument('--real-time-factor', type=float, default=1.0,
+                            help='below 1: both nodes on the simulated clock, the world slowed to this fraction of '
+                                 'real time (for a machine that cannot simulate in real time; sim_node warns '
+                                 '"fell behind real time" when so)')
     evaluation.set_defaults(handler=_eval)
     gate = commands.add_parser('train-gate', help="NVSF-A's encoder gate by reinforcement learning in the simulator")
     gate.add_argument('--weights', required=True, help='cloned NVSF-A weights (sensor-fusion train)')
@@ -330,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     results.add_argument('--results', default='results')
     results.add_argument('--readme', default='README.md')
     results.add_argument('--from-saved', action='store_true', help='only redraw from results/*.json')
+    results.add_argument('--real-time-factor', type=float, default=1.0,
+                         help="runs it evaluates: the world's pace against the wall clock (see eval)")
     results.set_defaults(handler=_report)
     up = commands.add_parser('up', help='start a bring-up target as separate processes (no ros2 launch needed)')
     up.add_argument('target', help='bring-up target: robot | sim | synthetic | gazebo')

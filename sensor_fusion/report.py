@@ -31,8 +31,18 @@ def load_records(path: Path) -> tuple[dict, list[EpisodeRecord]]:
     return data['settings'], [EpisodeRecord(**r) for r in data['records']]
 
 
+def run_label(settings: dict) -> str:
+    """'nvsf_a/cpu', with the world's pace when it was slowed ('nvsf_a/cpu, world at 0.5x'), then
+    the silenced input ('... without camera')."""
+    label = f"{settings['architecture']}/{settings['backend']}"
+    factor = settings.get('real_time_factor', 1.0)
+    if factor < 1.0:
+        label += f', world at {factor:g}x'
+    return label + (f" without {settings['ablate']}" if settings.get('ablate') else '')
+
+
 def run_or_load(results: Path, architecture: str, backend: str, episodes: int, ablate: Optional[str] = None,
-                first_seed: int = HELD_OUT_FIRST_SEED) -> list[EpisodeRecord]:
+                first_seed: int = HELD_OUT_FIRST_SEED, real_time_factor: float = 1.0) -> tuple[dict, list[EpisodeRecord]]:
     from .ros.evaluate import EvalSettings, evaluate
     from .model_card import sha256
     from .paths import models_dir
@@ -40,19 +50,21 @@ def run_or_load(results: Path, architecture: str, backend: str, episodes: int, a
     weights_sha256 = sha256(models_dir() / f'{architecture}.safetensors')
     if path.exists():
         settings, records = load_records(path)
-        # Kept only if it measured these very weights: retrained models are evaluated afresh.
+        # Kept only if it measured these very weights (retrained models are evaluated afresh), with
+        # the world at least as fast as asked: a real-time run is never weaker evidence than a slowed one.
         if (settings['episodes'] == episodes and settings['first_seed'] == first_seed
-                and settings.get('weights_sha256') == weights_sha256):
+                and settings.get('weights_sha256') == weights_sha256
+                and settings.get('real_time_factor', 1.0) >= real_time_factor):
             print(f'{path}: kept ({len(records)} episodes)')
-            return records
-    settings = EvalSettings(architecture, backend, episodes, first_seed, ablate)
-    print(f'evaluating {settings.label}: {episodes} episodes', flush=True)
-    records = evaluate(settings, lambda i, r: print(f'  {i + 1}/{episodes} seed={r.seed}: {r.outcome} '
-                                                    f'{r.time_s:.1f} s', flush=True))
+            return settings, records
+    run = EvalSettings(architecture, backend, episodes, first_seed, ablate, real_time_factor=real_time_factor)
+    print(f'evaluating {run.label}: {episodes} episodes', flush=True)
+    records = evaluate(run, lambda i, r: print(f'  {i + 1}/{episodes} seed={r.seed}: {r.outcome} '
+                                               f'{r.time_s:.1f} s', flush=True))
     results.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({'settings': {**asdict(settings), 'weights_sha256': weights_sha256},
-                                'records': [asdict(r) for r in records]}))
-    return records
+    settings = {**asdict(run), 'weights_sha256': weights_sha256}
+    path.write_text(json.dumps({'settings': settings, 'records': [asdict(r) for r in records]}))
+    return settings, records
 
 
 def plot(path: Path, summaries: Sequence[Summary]) -> None:
@@ -87,7 +99,9 @@ def section(main: Sequence[Summary], ablations: Sequence[Summary], ablated: str)
     """The README section; ``ablated`` is the architecture/backend label the ablations took away from."""
     lines = [BEGIN, '', 'Regenerate with `make report` (`sensor-fusion report`); every episode record is in '
              '`results/*.json`. Episodes use held-out seeds (100 000 on), which no training run saw; '
-             'each run is sim_node + fusion_node as separate processes over ROS 2, the simulator paced at real time.',
+             'each run is sim_node + fusion_node as separate processes over ROS 2, the simulator paced at real time '
+             '(a run labelled "world at 0.5x" ran both nodes on the simulated clock, the world slowed to half the '
+             "wall clock's pace for a machine that could not simulate in real time; its latencies are wall-clock).",
              '', '![results](results/results.png)', '', format_table(main), '']
     if ablations:
         lines += [f'Ablation of {ablated}: one input stream silenced at the topic level '
@@ -123,31 +137,35 @@ def write_readme_section(readme: Path, text: str) -> None:
 
 
 def report(results: Path, readme: Path, episodes: int, ablation_episodes: int, ablate_architecture: str,
-           backends_available: Sequence[str], evaluate_missing: bool = True) -> str:
+           backends_available: Sequence[str], evaluate_missing: bool = True, real_time_factor: float = 1.0) -> str:
     main, ablations = [], []
     for architecture, backend in MATRIX:
         if backend not in backends_available:
             continue
         path = run_file(results, architecture, backend, None)
         if evaluate_missing:
-            records = run_or_load(results, architecture, backend, episodes)
+            settings, records = run_or_load(results, architecture, backend, episodes,
+                                            real_time_factor=real_time_factor)
         elif path.exists():
-            records = load_records(path)[1]
+            settings, records = load_records(path)
         else:
             continue
-        main.append(summarise(f'{architecture}/{backend}', records))
+        main.append(summarise(run_label(settings), records))
     ablate_backend = 'loihi_sim' if ablate_architecture == 'nvsf_h' and 'loihi_sim' in backends_available else 'cpu'
+    base_label = f'{ablate_architecture}/{ablate_backend}'
     for modality in MODALITIES:
         path = run_file(results, ablate_architecture, ablate_backend, modality)
         if evaluate_missing and ablation_episodes:
-            records = run_or_load(results, ablate_architecture, ablate_backend, ablation_episodes, modality)
+            settings, records = run_or_load(results, ablate_architecture, ablate_backend, ablation_episodes, modality,
+                                            real_time_factor=real_time_factor)
         elif path.exists():
-            records = load_records(path)[1]
+            settings, records = load_records(path)
         else:
             continue
-        ablations.append(summarise(f'{ablate_architecture}/{ablate_backend} without {modality}', records))
+        ablations.append(summarise(run_label(settings), records))
+        base_label = run_label({**settings, 'ablate': None})
     plot(results / 'results.png', main + ablations)
-    text = section(main, ablations, f'{ablate_architecture}/{ablate_backend}')
+    text = section(main, ablations, base_label)
     write_readme_section(readme, text)
     return text
 

@@ -43,7 +43,8 @@ def metrics_for(architecture: str, results: Path, weights_sha256: str) -> dict:
                 'success_ci95': [round(x, 3) for x in s.success_ci], 'outcomes': s.outcomes,
                 'latency_p50_ms': s.latency_p50_ms and round(s.latency_p50_ms, 2),
                 'latency_p99_ms': s.latency_p99_ms and round(s.latency_p99_ms, 2),
-                'energy_uj_per_decision': s.energy_uj_per_decision and round(s.energy_uj_per_decision, 3)}
+                'energy_uj_per_decision': s.energy_uj_per_decision and round(s.energy_uj_per_decision, 3),
+                'real_time_factor': settings.get('real_time_factor', 1.0)}
     return metrics
 
 

@@ -12,6 +12,12 @@ each seed this process, a small ROS node of its own:
 ``ablate`` silences one input stream at the topic level: the fusion node's subscription is
 remapped to a topic nobody publishes, and the modality is dropped from its required inputs so the
 node masks it (degraded) instead of halting.
+
+``real_time_factor`` below 1 runs both nodes on the simulator's ``/clock`` (``use_sim_time``),
+the world paced at that fraction of the wall clock. On a machine too slow to simulate in real time
+(sim_node then skips ahead, and the policy sees gaps no real robot would give it) this evaluates
+the loop as a machine 1/factor times faster would. Latencies stay wall-clock figures of this
+machine; the fusion node's timer, input ages and command stamps follow the simulated clock.
 """
 from __future__ import annotations
 
@@ -46,10 +52,13 @@ class EvalSettings:
     ablate: Optional[str] = None
     weights: Optional[str] = None       # default: models/<architecture>.safetensors
     episode_timeout_s: float = 15.0
+    real_time_factor: float = 1.0       # < 1: both nodes on the simulator's /clock, the world slowed down
 
     def __post_init__(self):
         if self.episodes < 1:
             raise ValueError(f'episodes must be >= 1, got {self.episodes}')
+        if not 0.0 < self.real_time_factor <= 1.0:
+            raise ValueError(f'real_time_factor must be in (0, 1] (1 = real time), got {self.real_time_factor}')
         if self.ablate is not None and self.ablate not in MODALITIES:
             raise ValueError(f"--ablate must be one of {', '.join(MODALITIES)}, got {self.ablate!r}")
 
@@ -57,15 +66,21 @@ class EvalSettings:
     def label(self) -> str:
         return f'{self.architecture}/{self.backend}' + (f' without {self.ablate}' if self.ablate else '')
 
+    @property
+    def on_sim_time(self) -> bool:
+        return self.real_time_factor < 1.0
+
 
 def eval_plan(settings: EvalSettings):
     """The ``sim`` target's nodes, set up for evaluation (paused simulator, ablation remap)."""
     overrides: dict = {}
     if settings.weights:
         overrides['model_path'] = str(settings.weights)
+    if settings.on_sim_time:
+        overrides['use_sim_time'] = True
     nodes = plan('sim', architecture=settings.architecture, backend=settings.backend, **overrides)
     sim_parameters = {'seed': settings.first_seed, 'autoreset': False, 'start_paused': True,
-                      'episode_timeout_s': settings.episode_timeout_s}
+                      'episode_timeout_s': settings.episode_timeout_s, 'real_time_factor': settings.real_time_factor}
     planned = []
     for node in nodes:
         if node.name == 'sim_node':
@@ -102,7 +117,8 @@ def evaluate(settings: EvalSettings, on_episode: Optional[Callable[[int, Episode
             monitor.reset_fusion()            # discard: what it decided while the world was paused
             for index in range(settings.episodes):
                 seed = settings.first_seed + index
-                result = monitor.run_episode(seed, settings.episode_timeout_s + EPISODE_MARGIN_S)
+                result = monitor.run_episode(seed, settings.episode_timeout_s / settings.real_time_factor
+                                             + EPISODE_MARGIN_S)
                 cost = monitor.reset_fusion()
                 record = EpisodeRecord(seed=result['seed'], target=result['target'], outcome=result['outcome'],
                                        time_s=float(result['time_s']), peak_force_n=float(result['peak_force_n']),

@@ -24,6 +24,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import WrenchStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException, ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -187,7 +188,10 @@ class FusionNode(LifecycleNode):
         self._command_pub = self.create_publisher(self._output.msg_type, self._output.topic, COMMAND_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC[0], DIAGNOSTICS_QOS)
         self._make_subscriptions()
-        self._owned_timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics))
+        # Diagnostics on the steady clock: with use_sim_time a paused or dead simulator stops /clock,
+        # and a node that then falls silent could not tell anyone why it stopped commanding.
+        self._owned_timers.append(self.create_timer(float(self._p('diagnostics_period_s')), self._publish_diagnostics,
+                                                    clock=Clock(clock_type=ClockType.STEADY_TIME)))
         self.get_logger().info(f'configured {architecture} on {backend} ({self._weights_path}), '
                                f'{self._interface} on {self._command_pub.topic_name}')
 

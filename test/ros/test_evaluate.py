@@ -20,6 +20,16 @@ def test_ablation_remaps_the_input_away_and_stops_requiring_it():
         EvalSettings('nvsf_a', 'cpu', 1, ablate='smell')
 
 
+def test_a_slowed_world_puts_both_nodes_on_the_simulated_clock():
+    assert all(not n.parameters.get('use_sim_time') for n in eval_plan(EvalSettings('nvsf_a', 'cpu', 1)))
+    nodes = {n.name: n for n in eval_plan(EvalSettings('nvsf_a', 'cpu', 1, real_time_factor=0.5))}
+    assert nodes['sim_node'].parameters['real_time_factor'] == 0.5
+    assert nodes['sim_node'].parameters['use_sim_time'] is True and nodes['fusion_node'].parameters['use_sim_time'] is True
+    for factor in (0.0, 1.5):
+        with pytest.raises(ValueError, match='real_time_factor must be in'):
+            EvalSettings('nvsf_a', 'cpu', 1, real_time_factor=factor)
+
+
 def test_shipped_weights_exist_for_every_architecture():
     for architecture in ('nvsf_a', 'nvsf_c', 'nvsf_h'):
         assert (models_dir() / f'{architecture}.safetensors').is_file(), architecture
@@ -67,5 +77,18 @@ def test_the_report_keeps_a_saved_run_only_for_the_same_weights(tmp_path, monkey
     data = json.loads(saved.read_text())
     data['settings']['weights_sha256'] = '0' * 64               # as if measured with other weights
     saved.write_text(json.dumps(data))
-    records = report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
+    settings, records = report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
     assert len(runs) == 2 and records[0].success               # retrained weights are evaluated afresh
+    assert report.run_label(settings) == 'nvsf_a/cpu'
+    report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1, real_time_factor=0.5)
+    assert len(runs) == 2                                       # a real-time run serves a request for a slowed one
+    data = json.loads(saved.read_text())
+    data['settings']['real_time_factor'] = 0.5
+    saved.write_text(json.dumps(data))
+    report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1, real_time_factor=0.5)
+    assert len(runs) == 2
+    settings, _ = report.run_or_load(tmp_path, 'nvsf_a', 'cpu', 1)
+    assert len(runs) == 3 and runs[-1].real_time_factor == 1.0  # but a slowed run does not serve a real-time one
+    assert report.run_label(settings) == 'nvsf_a/cpu'
+    assert report.run_label({**settings, 'real_time_factor': 0.5, 'ablate': 'camera'}) == \
+        'nvsf_a/cpu, world at 0.5x without camera'
