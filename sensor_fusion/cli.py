@@ -38,7 +38,7 @@ def _demo_ros(args: argparse.Namespace) -> int:
           f'weights {models_dir() / (args.architecture + ".safetensors")}), separate processes over ROS 2 '
           'topics on this machine only.')
     return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, None, None, None,
-                     Path(args.video) if args.video else None)
+                     Path(args.video) if args.video else None, real_time_factor=args.real_time_factor)
 
 
 def _train_gate(args: argparse.Namespace) -> int:
@@ -224,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument('--episodes', type=int, default=3, help='closed-loop episodes (held-out seeds)')
     demo.add_argument('--first-seed', type=int, default=HELD_OUT_FIRST_SEED)
     demo.add_argument('--video', default='out/demo.mp4', help="MP4 of the episodes ('' for none)")
+    demo.add_argument('--real-time-factor', type=float, default=1.0,
+                      help="below 1: the world slowed on the simulated clock, as in eval (for a slow machine)")
     demo.set_defaults(handler=_demo)
     bench = commands.add_parser('bench', help='benchmarks that print tables')
     bench.add_argument('what', choices=['models', 'ros', 'evt3', 'sim'],

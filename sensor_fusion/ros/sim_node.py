@@ -149,7 +149,9 @@ class SimNode(Node):
             self._stamp_base += int(-wait * 1e9)
             self.lag_skips += 1
             self.get_logger().warning(f'simulation fell {-wait * 1e3:.0f} ms behind real time ({self.lag_skips} '
-                                      'times so far)', throttle_duration_sec=5.0)
+                                      'times so far; on a machine this slow, evaluate with use_sim_time and '
+                                      'real_time_factor < 1: sensor-fusion eval --real-time-factor 0.5)',
+                                      throttle_duration_sec=5.0)
         out = self.sim.step()
         stamp = self._stamp_base + out.time_ns
         self._last_stamp = stamp

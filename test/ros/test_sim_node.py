@@ -105,7 +105,9 @@ def test_sim_node_on_sim_time_publishes_a_clock_that_runs_ahead_of_the_wall(ros_
         start_sim, start_wall = clocks[-1], time.perf_counter()
         spin_until(executor, lambda: False, 1.0)
         simulated = (clocks[-1] - start_sim) / 1e9
-        assert simulated > 1.5 * (time.perf_counter() - start_wall)     # as fast as possible: ahead of real time
+        # As fast as possible: ahead of the wall clock, which a paced simulator never gets (without
+        # rendering it runs several times real time on an idle machine; the margin is for a loaded one).
+        assert simulated > 1.1 * (time.perf_counter() - start_wall)
         assert np.all(np.diff(clocks) > 0) and wrench and wrench[-1] <= clocks[-1] + 2_000_000
     finally:
         node.destroy_node()
