@@ -85,7 +85,8 @@ data: setup
 # then 2 DAgger rounds with the policy driving alone (the expert labels every tick it visits), then
 # 3 more cloning epochs on the demonstrations (later DAgger rounds did worse), then its freeze
 # detector (fitted, then refitted with 40 policy episodes through ball passes), its press reflex
-# (fitted on the clean demonstrations' presses only) and its descent pathway, each fitted alone, and
+# (fitted on the clean demonstrations' presses only, on the wrist force low-passed over 10 ms) and its
+# descent pathway, each fitted alone, and
 # the freeze detector's operating point moved (p = 0.5 becomes 0.12). NVSF-H: cloning with the
 # target and camera probes. The shipped weights came from a longer
 # chain of runs, each command in models/training_commands.json.

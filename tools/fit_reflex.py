@@ -40,7 +40,7 @@ def main() -> int:
     model = build_architecture('nvsf_a', config)
     inputs, forces, labels = [], [], []
     for episode in labelled_episodes(args.data, config):
-        force = episode.inputs.wrench[:, -1, :3] * scale                      # (T, 3) N
+        force = model.pressed_force(episode.inputs.wrench)                    # (T, 3) N, as the reflex reads it
         pressing = pressing_ticks(episode.inputs.wrench, scale)              # (T,)
         inputs.append(model.reflex_input(force, episode.tool_xy)[pressing])  # (P, F + 2)
         forces.append(force[pressing].norm(dim=1))                           # (P,)

@@ -84,6 +84,7 @@ class NVSFAConfig(ArchitectureConfig):
     reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
     reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace its push as the force rises (forward)
     reflex_force: str = 'vector'  # the reflex reads the wrist force 'vector' or its 'magnitude' (reflex_input)
+    reflex_filter_samples: float = 0.0   # the reflex's force: low-passed over this many wrench samples (pressed_force)
     freeze_pathway: bool = False  # a detector on the raw events and image stops the command while a ball passes (forward)
     freeze_hold: float = 0.9      # the freeze decays by this per tick unless seen again (freeze_pathway)
     descent_pathway: bool = False  # the joint angles bound how fast the head may descend before contact (forward)
@@ -104,6 +105,8 @@ class NVSFAConfig(ArchitectureConfig):
         if self.reflex_pathway and not self.goal_pathway:
             raise ValueError('NVSFAConfig.reflex_pathway reads the tool position of the goal pathway: '
                              'it needs goal_pathway: true')
+        if self.reflex_filter_samples < 0.0:
+            raise ValueError(f'NVSFAConfig.reflex_filter_samples must be >= 0, got {self.reflex_filter_samples}')
         if not 0.0 <= self.freeze_hold < 1.0:
             raise ValueError(f'NVSFAConfig.freeze_hold must be in [0, 1), got {self.freeze_hold}')
         if self.freeze_pathway and not self.goal_pathway:
@@ -262,7 +265,7 @@ class NVSFActionPerception(FusionArchitecture):
             felt = gate[:, MODALITIES.index('wrench')].float()[:, None]         # (B, 1): the wrench was read
             # In newtons: scaled as the wrench window (1/20), 1 N was a step of 0.05 among inputs of
             # order 1, and the pathway barely learned (its push off by 4 % of full speed after 6 epochs).
-            force = inputs.wrench[:, -1, :3] * felt * self.config.preprocess.haptic.force_scale_n   # (B, 3) N
+            force = self.pressed_force(inputs.wrench) * felt                     # (B, 3) N
             reflex = self.reflex(self.reflex_input(force, goal['tool'].detach()))   # (B, A); tool detached as for the head
             if self.config.reflex_mode == 'add':
                 head_logits = head_logits + reflex
@@ -328,6 +331,26 @@ class NVSFActionPerception(FusionArchitecture):
         pixels = image.flatten(1) * valid[:, 1:]                                 # (B, 3 * S * S)
         return self.freeze(torch.cat([torch.log1p(counts), pixels, tool], dim=1))[:, 0]
 
+    def pressed_force(self, wrench: torch.Tensor) -> torch.Tensor:
+        """(B, 3) the wrist force the reflex acts on, in N, from the preprocessed window (B, W, 6), newest last.
+
+        ``reflex_filter_samples`` 0: the newest sample. Above 0: an exponential low-pass over the window
+        with that time constant in samples. Why: traced with an 8 ms command delay (seed 100000), a
+        reflex acting on each newest sample set up a 40 ms limit cycle, the wrist reading 1.1, 5.5,
+        2.3, 7.6 N tick after tick while the pad bounced off the cube, so the 0.5 s hold never
+        completed. The expert it imitates acts on the pad force low-passed over 10 ms.
+        """
+        newest_first = wrench[:, :, :3].flip(1)                                 # (B, W, 3)
+        tau = self.config.reflex_filter_samples
+        if tau > 0.0:
+            age = torch.arange(newest_first.shape[1], dtype=wrench.dtype, device=wrench.device)   # (W,)
+            weights = torch.exp(-age / tau)
+            weights = (weights / weights.sum()).expand(newest_first.shape[0], 1, -1)              # (B, 1, W)
+            force = (weights @ newest_first)[:, 0]                              # (B, 3): W x 3 MACs a row
+        else:
+            force = newest_first[:, 0]                                          # (B, 3)
+        return force * self.config.preprocess.haptic.force_scale_n
+
     def reflex_input(self, force: torch.Tensor, tool: torch.Tensor) -> torch.Tensor:
         """(B, F + 2) what the reflex reads: the newest wrist force (B, 3) in N, whole or its magnitude
         (``reflex_force``), and the tool's table position (B, 2).
@@ -389,6 +412,8 @@ class NVSFActionPerception(FusionArchitecture):
             if c.reflex_pathway else 0
         if c.reflex_pathway and c.reflex_mode == 'take_over':
             reflex += linear_macs(self.reflex_share, b)
+        if c.reflex_pathway and c.reflex_filter_samples > 0:
+            reflex += 3 * c.preprocess.haptic.window * b                        # the force's low-pass
         if c.freeze_pathway:
             reflex += sum(linear_macs(layer, b) for layer in self.freeze if isinstance(layer, nn.Linear))
         if c.descent_pathway:

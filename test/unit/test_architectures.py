@@ -378,12 +378,35 @@ def test_nvsf_a_reflex_pathway_taking_over_replaces_the_heads_push_as_the_force_
         load_config('nvsf_a', overrides={'reflex_mode': 'sideways'})
 
 
+def test_nvsf_a_reflex_acts_on_the_newest_force_or_on_its_low_pass():
+    """A press bouncing between 1 and 7 N on alternate samples: the newest sample swings with it,
+    the low-passed force reads the mean press, and the filter's operations are counted."""
+    options = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', freeze_pathway=False,
+                   descent_pathway=False)
+    newest = build('nvsf_a', **options, reflex_filter_samples=0.0).eval()
+    filtered = build('nvsf_a', **options, reflex_filter_samples=5.0).eval()
+    scale = newest.config.preprocess.haptic.force_scale_n
+    inputs = batch_for(newest, seeds=(0, 1))
+    wrench = torch.zeros_like(inputs.wrench)                            # (B, W, 6)
+    wrench[0, :, 2] = torch.tensor([1.0, 7.0]).repeat(wrench.shape[1] // 2) / scale   # newest: 7 N
+    wrench[1, :, 2] = torch.tensor([7.0, 1.0]).repeat(wrench.shape[1] // 2) / scale   # newest: 1 N
+    torch.testing.assert_close(newest.pressed_force(wrench)[:, 2], torch.tensor([7.0, 1.0]))
+    low_passed = filtered.pressed_force(wrench)[:, 2]
+    assert torch.all((low_passed > 3.0) & (low_passed < 5.0)), low_passed
+    assert abs(float(low_passed[0] - low_passed[1])) < 1.5              # 6 N apart unfiltered
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        out = filtered(inputs, filtered.initial_state(2))
+    assert out.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='reflex_filter_samples'):
+        load_config('nvsf_a', overrides={'reflex_filter_samples': -1.0})
+
+
 def resting_and_pressing(model):
-    """A batch of two ticks whose newest wrench reads nothing (row 0) and a 4 N press (row 1)."""
+    """A batch of two ticks whose wrench window reads nothing (row 0) and a steady 4 N press (row 1)."""
     inputs = batch_for(model, seeds=(0, 1))
     wrench = inputs.wrench.clone()
-    wrench[:, -1, :3] = 0.0
-    wrench[1, -1, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n
+    wrench[:, :, :3] = 0.0
+    wrench[1, :, 2] = 4.0 / model.config.preprocess.haptic.force_scale_n
     return dataclasses.replace(inputs, wrench=wrench)
 
 
