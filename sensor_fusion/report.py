@@ -32,13 +32,13 @@ def load_records(path: Path) -> tuple[dict, list[EpisodeRecord]]:
 
 
 def run_label(settings: dict) -> str:
-    """'nvsf_a/cpu', with the world's pace when it was slowed ('nvsf_a/cpu, world at 0.5x'), then
-    the silenced input ('... without camera')."""
-    label = f"{settings['architecture']}/{settings['backend']}"
-    factor = settings.get('real_time_factor', 1.0)
-    if factor < 1.0:
-        label += f', world at {factor:g}x'
-    return label + (f" without {settings['ablate']}" if settings.get('ablate') else '')
+    """The label of a saved run's settings (:attr:`EvalSettings.label`; runs saved before a setting
+    existed take its default)."""
+    from dataclasses import fields
+
+    from .ros.evaluate import EvalSettings
+    known = {f.name for f in fields(EvalSettings)}
+    return EvalSettings(**{k: v for k, v in settings.items() if k in known}).label
 
 
 def run_or_load(results: Path, architecture: str, backend: str, episodes: int, ablate: Optional[str] = None,

@@ -64,7 +64,10 @@ class EvalSettings:
 
     @property
     def label(self) -> str:
-        return f'{self.architecture}/{self.backend}' + (f' without {self.ablate}' if self.ablate else '')
+        """'nvsf_a/cpu', with the world's pace when it was slowed ('nvsf_a/cpu, world at 0.5x'), then
+        the silenced input ('... without camera')."""
+        pace = f', world at {self.real_time_factor:g}x' if self.on_sim_time else ''
+        return f'{self.architecture}/{self.backend}{pace}' + (f' without {self.ablate}' if self.ablate else '')
 
     @property
     def on_sim_time(self) -> bool:

@@ -48,6 +48,15 @@ def test_short_closed_loop_episodes_with_the_shipped_nvsf_h_on_loihi_sim():
         assert r.energy_uj_per_decision > 0 and r.encoders_run_fraction['events'] > 0.5
 
 
+def test_a_slowed_world_runs_the_episode_on_the_simulated_clock():
+    """At 0.5x the fusion node's 100 Hz timer follows /clock: about 100 decisions per simulated
+    second (on the wall clock's, 2 s for 1 simulated s, it would make about 200)."""
+    settings = EvalSettings('nvsf_a', 'cpu', episodes=1, episode_timeout_s=1.0, real_time_factor=0.5)
+    [record] = evaluate(settings)
+    assert record.seed == 100_000 and record.outcome != 'running' and 0 < record.time_s <= 1.0 + 0.01
+    assert 50 <= len(record.latencies_ms) <= 130, len(record.latencies_ms)
+
+
 def test_eval_command_prints_the_table_and_writes_records(tmp_path):
     out = tmp_path / 'records.json'
     run = subprocess.run([sys.executable, '-m', 'sensor_fusion', 'eval', '--architecture', 'nvsf_a', '--episodes',
