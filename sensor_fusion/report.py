@@ -72,7 +72,7 @@ def plot(path: Path, summaries: Sequence[Summary]) -> None:
     panels = (('success %', lambda s: 100 * s.success_rate, lambda s: (100 * s.success_ci[0], 100 * s.success_ci[1])),
               ('latency p50 ms', lambda s: s.latency_p50_ms or 0.0, None),
               ('energy uJ/decision (log)', lambda s: np.log10(max(s.energy_uj_per_decision or 1e-3, 1e-3)) + 3, None))
-    width, row_h, label_w, bar_w = 900, 22, 230, 200
+    width, row_h, label_w, bar_w = 1060, 22, 390, 200
     height = 40 + row_h * len(summaries)
     image = np.full((height, width, 3), 255, np.uint8)
     for p, (title, value, interval) in enumerate(panels):
@@ -83,7 +83,7 @@ def plot(path: Path, summaries: Sequence[Summary]) -> None:
         for i, (s, v) in enumerate(zip(summaries, values)):
             y = 32 + i * row_h
             if p == 0:
-                cv2.putText(image, s.label[:32], (6, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
+                cv2.putText(image, s.label[:56], (6, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
             cv2.rectangle(image, (x0, y), (x0 + int(bar_w * v / top), y + row_h - 6), (200, 140, 60), -1)
             if interval is not None:
                 low, high = interval(s)
