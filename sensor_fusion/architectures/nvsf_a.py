@@ -150,6 +150,12 @@ class NVSFActionPerception(FusionArchitecture):
                 self.reflex_share = nn.Linear(1, 1)
                 nn.init.constant_(self.reflex_share.weight, 2.0)
                 nn.init.constant_(self.reflex_share.bias, -6.0)
+            if c.reflex_filter_samples > 0:
+                # The low-pass of pressed_force over the wrench window, oldest sample first: fixed,
+                # so computed once here (not a weight: not saved with them).
+                age = torch.arange(c.preprocess.haptic.window - 1, -1, -1, dtype=torch.float32)   # (W,)
+                weights = torch.exp(-age / c.reflex_filter_samples)
+                self.register_buffer('reflex_filter', weights / weights.sum(), persistent=False)
         if c.freeze_pathway:
             ev = c.preprocess.events
             self.freeze = nn.Sequential(nn.Linear(ev.channels * ev.grid ** 2 + 3 * c.preprocess.camera.size ** 2 + 2,
@@ -340,15 +346,11 @@ class NVSFActionPerception(FusionArchitecture):
         2.3, 7.6 N tick after tick while the pad bounced off the cube, so the 0.5 s hold never
         completed. The expert it imitates acts on the pad force low-passed over 10 ms.
         """
-        newest_first = wrench[:, :, :3].flip(1)                                 # (B, W, 3)
-        tau = self.config.reflex_filter_samples
-        if tau > 0.0:
-            age = torch.arange(newest_first.shape[1], dtype=wrench.dtype, device=wrench.device)   # (W,)
-            weights = torch.exp(-age / tau)
-            weights = (weights / weights.sum()).expand(newest_first.shape[0], 1, -1)              # (B, 1, W)
-            force = (weights @ newest_first)[:, 0]                              # (B, 3): W x 3 MACs a row
+        if self.config.reflex_filter_samples > 0.0:
+            weights = self.reflex_filter.expand(wrench.shape[0], 1, -1)          # (B, 1, W)
+            force = (weights @ wrench[:, :, :3])[:, 0]                          # (B, 3): W x 3 MACs a row
         else:
-            force = newest_first[:, 0]                                          # (B, 3)
+            force = wrench[:, -1, :3]                                           # (B, 3)
         return force * self.config.preprocess.haptic.force_scale_n
 
     def reflex_input(self, force: torch.Tensor, tool: torch.Tensor) -> torch.Tensor:
