@@ -49,12 +49,14 @@ def test_short_closed_loop_episodes_with_the_shipped_nvsf_h_on_loihi_sim():
 
 
 def test_a_slowed_world_runs_the_episode_on_the_simulated_clock():
-    """At 0.5x the fusion node's 100 Hz timer follows /clock: about 100 decisions per simulated
-    second (on the wall clock's, 2 s for 1 simulated s, it would make about 200)."""
+    """At 0.5x the fusion node's 100 Hz timer follows /clock: at most about 100 decisions per
+    simulated second (on the wall clock's, 2 s for 1 simulated s, it would make about 200). Fewer
+    is no fault: the node halts until the first inputs of the episode arrive, longer on a loaded
+    machine (35 in one CI run)."""
     settings = EvalSettings('nvsf_a', 'cpu', episodes=1, episode_timeout_s=1.0, real_time_factor=0.5)
     [record] = evaluate(settings)
     assert record.seed == 100_000 and record.outcome != 'running' and 0 < record.time_s <= 1.0 + 0.01
-    assert 50 <= len(record.latencies_ms) <= 130, len(record.latencies_ms)
+    assert 20 <= len(record.latencies_ms) <= 130, len(record.latencies_ms)
 
 
 def test_eval_command_prints_the_table_and_writes_records(tmp_path):
