@@ -81,7 +81,7 @@ class NVSFAConfig(ArchitectureConfig):
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
-    reflex_pathway: bool = False  # the head also reads the newest wrist force and the tool's position (forward)
+    reflex_pathway: bool = False  # the wrist force (pressed_force) and the tool's position command the push (forward)
     reflex_mode: str = 'add'      # 'add' to the head's output; 'take_over': replace its push as the force rises (forward)
     reflex_force: str = 'vector'  # the reflex reads the wrist force 'vector' or its 'magnitude' (reflex_input)
     reflex_filter_samples: float = 0.0   # the reflex's force: low-passed over this many wrench samples (pressed_force)
@@ -354,8 +354,8 @@ class NVSFActionPerception(FusionArchitecture):
         return force * self.config.preprocess.haptic.force_scale_n
 
     def reflex_input(self, force: torch.Tensor, tool: torch.Tensor) -> torch.Tensor:
-        """(B, F + 2) what the reflex reads: the newest wrist force (B, 3) in N, whole or its magnitude
-        (``reflex_force``), and the tool's table position (B, 2).
+        """(B, F + 2) what the reflex reads: the wrist force (B, 3) in N (:meth:`pressed_force`), whole or
+        its magnitude (``reflex_force``), and the tool's table position (B, 2).
 
         Why the magnitude: traced with an 8 ms command delay (seed 90020), the pad slid sideways while
         pressing, the wrist read -4..-8 N along x and +2..3 N along y (the expert's presses: about 1 and
