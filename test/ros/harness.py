@@ -15,6 +15,21 @@ import pytest
 # A distinct domain per test process, before anything creates a DDS participant; child processes
 # inherit it. Domains 20..219 keep Fast DDS's port mapping below 65535.
 os.environ['ROS_DOMAIN_ID'] = str(20 + os.getpid() % 200)
+_tests_in_this_process = 0
+
+
+def use_fresh_domain() -> int:
+    """Moves this process (and the node processes it starts from now on) to a domain of its own, a
+    new one per test. Why: after the closed-loop tests had run nodes in the process's domain, a
+    later fusion_node's change_state service sometimes never became ready for any client (its
+    topics matched, the graph listed the service; 2 runs in 6 here, and once on CI), while a fresh
+    domain has no trace of earlier tests' participants. Stepping by 37 (coprime with 200) visits
+    all 200 domains before one repeats."""
+    global _tests_in_this_process
+    _tests_in_this_process += 1
+    domain = 20 + (os.getpid() + 37 * _tests_in_this_process) % 200
+    os.environ['ROS_DOMAIN_ID'] = str(domain)
+    return domain
 
 import sensor_fusion.ros  # noqa: E402,F401  (applies the loopback DDS defaults)
 import rclpy  # noqa: E402
@@ -44,8 +59,16 @@ from sensor_fusion.ros.qos import COMMAND_QOS, DIAGNOSTICS_QOS
 from sensor_fusion.ros.synthetic_sensors import StreamRates, SyntheticSensors
 
 @pytest.fixture
+def fresh_domain() -> int:
+    """A ROS domain of the test's own (``use_fresh_domain``), for tests whose nodes come up without
+    ``ros_context``."""
+    return use_fresh_domain()
+
+
+@pytest.fixture
 def ros_context():
-    """An rclpy Context of the test's own (one per test)."""
+    """An rclpy Context of the test's own (one per test), in a domain of the test's own."""
+    use_fresh_domain()
     context = rclpy.Context()
     rclpy.init(context=context)
     yield context
@@ -113,6 +136,7 @@ def command_values(msg) -> np.ndarray:
 
 class Harness:
     def __init__(self, context, rates: StreamRates = TEST_RATES, target: str = 'fusion_node'):
+        self.target = target
         self.node = Node('test_harness', context=context)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
@@ -133,6 +157,30 @@ class Harness:
         """Until the node's services exist and every sensor publisher has matched a subscriber."""
         return spin_until(self.executor, lambda: self.change_state.service_is_ready() and
                           self.sensors.subscribers_matched(), timeout_s)
+
+    def assert_came_up(self, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+        """``wait_for_node``, failing with what was missing and the node's own output: a node that
+        never comes up on a CI machine must say why (crashed, hung at start-up, or DDS not matching)."""
+        if self.wait_for_node(timeout_s):
+            return
+        unmatched = [name for name, pub in self.sensors.publishers.items() if pub.get_subscription_count() == 0]
+        service = self.change_state.service_is_ready()
+        try:
+            known = [n for n, _ in self.node.get_service_names_and_types_by_node(self.target, '/')]
+        except Exception as error:  # the graph may not know the node at all
+            known = f'unknown node ({error})'
+        fresh = self.node.create_client(ChangeState, self.change_state.srv_name)
+        fresh_ready = spin_until(self.executor, fresh.service_is_ready, 15.0)
+        running = process.poll() is None
+        # Another node process left alive in this domain (e.g. one stuck shutting down) shows here.
+        others = [line for line in subprocess.run(['ps', '-eo', 'pid,etime,args'], capture_output=True, text=True)
+                  .stdout.splitlines() if ('fusion_node' in line or 'sim_node' in line) and str(process.pid) not in line]
+        code, output = stop_process(process)
+        pytest.fail(f'the node never came up in {timeout_s:.0f} s: change_state service ready={service}, '
+                    f'a fresh client ready after 15 s more={fresh_ready}, services the graph has for it={known}, '
+                    f'sensor topics without a subscriber={unmatched}, other node processes={others}, process '
+                    f'{"still running" if running else "had exited"} (exit code {code}); its output:\n'
+                    f'{output[-4000:]}')
 
     def stream(self, seconds: float, until=None) -> bool:
         """Publishes the sensor streams at their rates for ``seconds`` (or until ``until()``)."""

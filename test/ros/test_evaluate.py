@@ -5,9 +5,11 @@ import sys
 
 import pytest
 
-import harness  # noqa: F401  (a ROS_DOMAIN_ID of this test process's own, inherited by the nodes)
+from harness import fresh_domain  # noqa: F401  (fixture: a ROS_DOMAIN_ID per test, inherited by the nodes)
 from sensor_fusion.paths import models_dir
 from sensor_fusion.ros.evaluate import EvalSettings, eval_plan, evaluate
+
+pytestmark = pytest.mark.usefixtures('fresh_domain')
 
 
 def test_ablation_remaps_the_input_away_and_stops_requiring_it():

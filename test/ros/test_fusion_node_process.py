@@ -43,7 +43,7 @@ def test_commands_at_the_control_rate_on_every_interface(ros_context, architectu
                                   joint_names=list(JOINTS), **LIMITS)
     harness = Harness(ros_context)
     try:
-        assert harness.wait_for_node(), 'fusion_node never came up'
+        harness.assert_came_up(process)
         rate, received = measured_rate(harness, 'twist', 2.0)
         assert at_control_rate(rate, architecture), f'twist at {rate:.1f} Hz'
         assert within_limits(received) and any(np.any(c.values != 0) for c in received)
@@ -76,7 +76,7 @@ def running_node(ros_context):
                                   **LIMITS)
     harness = Harness(ros_context)
     try:
-        assert harness.wait_for_node(), 'fusion_node never came up'
+        harness.assert_came_up(process)
         assert harness.stream(10.0, until=lambda: harness.latest_diagnostics().get('state') == 'ok')
         yield harness, process
     finally:
