@@ -125,4 +125,8 @@ class SyntheticSensors:
         self.last_publish_ns[name] = time.perf_counter_ns()
 
     def subscribers_matched(self) -> bool:
-        return all(pub.get_subscription_count() > 0 for name, pub in self.publishers.items() if name in self._periods)
+        return not self.unmatched()
+
+    def unmatched(self) -> list[str]:
+        """The streamed topics no subscriber has matched yet."""
+        return [name for name, pub in self.publishers.items() if name in self._periods and pub.get_subscription_count() == 0]

@@ -163,7 +163,7 @@ class Harness:
         never comes up on a CI machine must say why (crashed, hung at start-up, or DDS not matching)."""
         if self.wait_for_node(timeout_s):
             return
-        unmatched = [name for name, pub in self.sensors.publishers.items() if pub.get_subscription_count() == 0]
+        unmatched = self.sensors.unmatched()
         service = self.change_state.service_is_ready()
         try:
             known = [n for n, _ in self.node.get_service_names_and_types_by_node(self.target, '/')]
