@@ -8,7 +8,7 @@
 #     and no extra cloning epochs after it (3); its freeze detector fitted once (the shipped one was
 #     refitted on 40 policy episodes through ball passes), then the same reflex, descent and
 #     calibration fits;
-#   - NVSF-H 8 epochs (12) and NVSF-C 4 epochs (6), one after the other beside NVSF-A.
+#   - NVSF-H 4 epochs (12) and NVSF-C 3 epochs (6), one after the other beside NVSF-A.
 # Nothing in models/ changes: the weights land in $OUT/ (evaluate them with
 # `sensor-fusion eval --weights $OUT/nvsf_a.safetensors ...`), and $OUT/timing.tsv has every stage's
 # wall time. Each stage runs only when its output is missing, so an interrupted run resumes.
@@ -48,10 +48,10 @@ SETS=("$DATA/expert" "$DATA/dart")
 
 nvsf_h_then_c() {
   stage train_nvsf_h "$OUT/nvsf_h/nvsf_h.safetensors" $PY -m sensor_fusion train --architecture nvsf_h \
-    --data "${SETS[@]}" --out "$OUT/nvsf_h" --epochs 8 --batch-episodes 32 --window 64 \
+    --data "${SETS[@]}" --out "$OUT/nvsf_h" --epochs 4 --batch-episodes 32 --window 64 \
     --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1
   stage train_nvsf_c "$OUT/nvsf_c/nvsf_c.safetensors" $PY -m sensor_fusion train --architecture nvsf_c \
-    --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 4 --batch-episodes 32 --window 32 --threads 1
+    --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 3 --batch-episodes 32 --window 32 --threads 1
 }
 
 nvsf_a() {
