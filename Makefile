@@ -18,7 +18,7 @@ BACKEND ?= loihi_sim
 # that it fell behind real time: both nodes then run on the simulated clock).
 RTF ?= 1.0
 
-.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models models-in-an-hour report
+.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models report
 
 setup: $(VENV)/.setup-done
 
@@ -64,7 +64,8 @@ demo: setup
 
 # The training set: 260 scripted-expert episodes and 300 DART episodes (the expert's labels, the arm
 # driven with drifting noise while listening and travelling: 200 at 0.08 m/s, 100 at 0.2 m/s; the
-# 200 also with 0.008 m/s on the push while pressing) as MCAP bags, two recorders side by side (~16 min).
+# 200 also with 0.008 m/s on the push while pressing) as MCAP bags, two recorders side by side
+# (~16 min; about 43 min on a slow day: README, next step 6).
 DATA := data/expert
 DART := data/dart
 DART_STRONG := data/dart_strong
@@ -121,11 +122,6 @@ models: setup
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a_reflexes.safetensors \
 	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors
-
-# Data + training of all three within an hour on 2 cores (200 demonstrations, shorter cloning, one
-# DAgger round, the same pathway fits): weights and per-stage wall times in out/hour/, models/ untouched.
-models-in-an-hour: setup
-	PY=$(PY) tools/train_in_an_hour.sh
 
 # Closed-loop evaluation over ROS 2 of every architecture x backend and the ablations; rewrites the
 # README's results section and results/results.png (EPISODES=100 for the full report, ~25 min each).
