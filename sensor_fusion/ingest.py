@@ -239,6 +239,20 @@ class SensorBuffers:
     def last_stamp_ns(self, modality: str) -> Optional[int]:
         return self.stats[modality].last_stamp_ns
 
+    def newest_common_stamp_ns(self, now_ns: int, modalities) -> int:
+        """Where a clock-driven tick should align: the newest instant every one of ``modalities``
+        has delivered samples up to, never later than ``now_ns`` (``now_ns`` while one has none).
+
+        Why not the clock itself: where the stamps lag the receiving clock (a world simulated
+        slower than real time, a driver's pipeline delay), a tick aligned to the clock finds the
+        newest part of every window (events, audio, the wrist force) empty, which a policy trained
+        on ticks that coincide with the newest samples never saw.
+        """
+        stamps = [self.stats[m].last_stamp_ns for m in modalities]
+        if not stamps or any(s is None for s in stamps):
+            return now_ns
+        return min(now_ns, *stamps)
+
     def ages_s(self, tick_ns: int) -> dict[str, Optional[float]]:
         """Seconds from each modality's newest stamp to the tick (None: never received)."""
         return {m: None if s.last_stamp_ns is None else max(0.0, (tick_ns - s.last_stamp_ns) / NS_PER_S)

@@ -53,6 +53,23 @@ def test_wrench_window_is_the_last_n_samples_up_to_the_tick():
     assert obs.wrench_stamps_ns.tolist() == [T0 + i * 2 * MS for i in (3, 4, 5, 6)]
 
 
+def test_a_clock_tick_aligns_to_the_newest_instant_every_required_input_reached():
+    b = buffers()
+    now = T0 + 100 * MS
+    assert b.newest_common_stamp_ns(now, ('wrench', 'proprio')) == now        # nothing yet: the clock
+    for i in range(40):                       # the world's stamps lag the clock: wrench to 78 ms
+        b.push_wrench(np.full(6, float(i)), T0 + i * 2 * MS, now)
+    b.push_joints(np.zeros(2), np.zeros(2), T0 + 50 * MS, now)               # joints to 50 ms
+    assert b.newest_common_stamp_ns(now, ('wrench', 'proprio')) == T0 + 50 * MS
+    assert b.newest_common_stamp_ns(now, ('wrench',)) == T0 + 78 * MS
+    # Aligned there, the wrench window ends at its newest sample, as in training; at the clock it
+    # would end 22 ms after it.
+    obs = b.observation_at(b.newest_common_stamp_ns(now, ('wrench',)))
+    assert obs.wrench_stamps_ns[-1] == T0 + 78 * MS and obs.ages_s['wrench'] == 0.0
+    # Never past the clock, whatever a stamp says.
+    assert b.newest_common_stamp_ns(T0 + 20 * MS, ('wrench', 'proprio')) == T0 + 20 * MS
+
+
 def test_audio_window_stitches_chunks_and_ends_at_the_tick():
     rate = 1000.0
     b = buffers(audio_window_s=0.025)
