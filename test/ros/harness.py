@@ -15,21 +15,6 @@ import pytest
 # A distinct domain per test process, before anything creates a DDS participant; child processes
 # inherit it. Domains 20..219 keep Fast DDS's port mapping below 65535.
 os.environ['ROS_DOMAIN_ID'] = str(20 + os.getpid() % 200)
-_tests_in_this_process = 0
-
-
-def use_fresh_domain() -> int:
-    """Moves this process (and the node processes it starts from now on) to a domain of its own, a
-    new one per test. Why: after the closed-loop tests had run nodes in the process's domain, a
-    later fusion_node's change_state service sometimes never became ready for any client (its
-    topics matched, the graph listed the service; 2 runs in 6 here, and once on CI), while a fresh
-    domain has no trace of earlier tests' participants. Stepping by 37 (coprime with 200) visits
-    all 200 domains before one repeats."""
-    global _tests_in_this_process
-    _tests_in_this_process += 1
-    domain = 20 + (os.getpid() + 37 * _tests_in_this_process) % 200
-    os.environ['ROS_DOMAIN_ID'] = str(domain)
-    return domain
 
 import sensor_fusion.ros  # noqa: E402,F401  (applies the loopback DDS defaults)
 import rclpy  # noqa: E402
@@ -57,6 +42,23 @@ from trajectory_msgs.msg import JointTrajectory
 from sensor_fusion.ros.conversions import diagnostic_values
 from sensor_fusion.ros.qos import COMMAND_QOS, DIAGNOSTICS_QOS
 from sensor_fusion.ros.synthetic_sensors import StreamRates, SyntheticSensors
+
+_tests_in_this_process = 0
+
+
+def use_fresh_domain() -> int:
+    """Moves this process (and the node processes it starts from now on) to a domain of its own, a
+    new one per test. Why: after the closed-loop tests had run nodes in the process's domain, a
+    later fusion_node's change_state service sometimes never became ready for any client (its
+    topics matched, the graph listed the service; 2 runs in 6 here, and once on CI), while a fresh
+    domain has no trace of earlier tests' participants. Stepping by 37 (coprime with 200) visits
+    all 200 domains before one repeats."""
+    global _tests_in_this_process
+    _tests_in_this_process += 1
+    domain = 20 + (os.getpid() + 37 * _tests_in_this_process) % 200
+    os.environ['ROS_DOMAIN_ID'] = str(domain)
+    return domain
+
 
 @pytest.fixture
 def fresh_domain() -> int:
