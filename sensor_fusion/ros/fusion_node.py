@@ -75,7 +75,8 @@ class FusionNode(LifecycleNode):
         declare('torch_threads', 1, _desc('torch intra-op threads; 1 is fastest for batch-1 decisions',
                                           integer=(1, 64)))
         declare('control_rate_hz', 50.0, _desc('decisions per second', floating=(1.0, 1000.0)))
-        declare('tick_source', 'timer', _desc("'timer' ticks at control_rate_hz; a modality name (e.g. proprio) "
+        declare('tick_source', 'timer', _desc("'timer' ticks at control_rate_hz, aligned to the newest instant every required input has "
+                                              "reached; a modality name (e.g. proprio) "
                                               'ticks on its arrival, at most control_rate_hz, for the lowest latency'))
         declare('command_interface', 'twist', _desc(f'command output: {", ".join(COMMAND_OUTPUTS.keys())}'))
         declare('command_frame_id', 'base_link', _desc('frame of the TwistStamped command'))
