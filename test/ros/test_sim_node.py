@@ -63,14 +63,19 @@ def test_sim_node_publishes_obeys_resets_and_reports(ros_context):  # noqa: F811
         # 2 ms physics steps; a best-effort message lost on a loaded machine, an episode change or a
         # skip-ahead after falling behind real time shows as a longer gap, never as a shorter one.
         assert np.all(gaps >= 2_000_000) and np.median(gaps) == 2_000_000
-        # a twist command moves the tool: joints change
+        # a twist command moves the tool: joints change. Commanded until they have moved (at most
+        # 10 s), not for a fixed wall time: a loaded machine simulates slower than real time.
         before = positions
-        for _ in range(50):
+
+        def moved() -> float:
+            return float(np.abs(conv.joint_state_to_arrays(received['proprio'][-1][1], ())[0] - before).max())
+
+        deadline = time.perf_counter() + 10.0
+        while moved() <= 0.02 and time.perf_counter() < deadline:
             twist.publish(conv.twist_msg(np.array([0.0, 0.1, 0.0, 0, 0, 0]), node.get_clock().now().nanoseconds,
                                          'base'))
             spin_until(executor, lambda: False, 0.01)
-        after, _ = conv.joint_state_to_arrays(received['proprio'][-1][1], ())
-        assert np.abs(after - before).max() > 0.02
+        assert moved() > 0.02
         # reset starts the next seeded episode and names it
         future = reset.call_async(Trigger.Request())
         assert spin_until(executor, future.done, 10)
