@@ -148,7 +148,6 @@ class FusionNode(LifecycleNode):
         self._limits = CommandLimits(self._p('max_linear_speed'), self._p('max_angular_speed'),
                                      self._p('max_joint_velocity'))
         required = tuple(self._p('required_modalities'))
-        self._required = required
         self._watchdog = Watchdog({m: self._p(f'timeouts_s.{m}') for m in MODALITIES}, required)
         self._tick_source = self._p('tick_source')
         self._period_s = 1.0 / float(self._p('control_rate_hz'))
@@ -301,7 +300,7 @@ class FusionNode(LifecycleNode):
         # (SensorBuffers.newest_common_stamp_ns): on a machine where sim_node lagged the wall clock
         # by 0-50 ms, clock-aligned ticks left the event and audio windows' newest part empty and
         # NVSF-A won 1 of 10 (README, Results). Freshness is still judged against the clock (_tick).
-        self._tick(self._buffers.newest_common_stamp_ns(self._now_ns(), self._required))
+        self._tick(self._buffers.newest_common_stamp_ns(self._now_ns(), self._watchdog.required))
 
     def _on_watchdog(self) -> None:
         verdict = self._watchdog.check(self._buffers.ages_s(self._now_ns()))
