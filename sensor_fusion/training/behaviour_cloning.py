@@ -39,6 +39,7 @@ such a swing.
 from __future__ import annotations
 
 import collections
+import copy
 import functools
 import hashlib
 import json
@@ -527,6 +528,30 @@ def _progress(label: str, done: int, total: int, text: str) -> None:
     print(f'\r{label} [{bar:<30}] {done}/{total} {text}', end='' if done < total else '\n', flush=True)
 
 
+class WeightAverage:
+    """An exponential moving average of a model's parameters (``--weight-average-decay``); ``module`` holds it.
+
+    As torch's ``AveragedModel`` with ``get_ema_multi_avg_fn``: the first update copies the parameters,
+    each later one moves them ``1 - decay`` of the way to the model's. Buffers are not averaged but
+    follow the model's, replaced rather than copied in place: snntorch's membrane buffers (NVSF-H's
+    spiking core) change shape with the batch, which ``AveragedModel``'s in-place copy refused.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f'weight average decay must be in (0, 1), got {decay}')
+        self.module, self.decay, self.updates = copy.deepcopy(model), decay, 0
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for averaged, current in zip(self.module.parameters(), model.parameters(), strict=True):
+            averaged.copy_(current) if self.updates == 0 else averaged.lerp_(current, 1.0 - self.decay)
+        for averaged_part, part in zip(self.module.modules(), model.modules(), strict=True):
+            for name, buffer in part.named_buffers(recurse=False):
+                averaged_part._buffers[name] = buffer.detach().clone()
+        self.updates += 1
+
+
 def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = None, config: TrainConfig = TrainConfig(),
           event_sensor_size: tuple[int, int] = (96, 72), progress: bool = True, init_weights: Optional[Path] = None,
           dagger_dir: Optional[Path] = None) -> TrainResult:
@@ -628,9 +653,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         result.camera_localisation = pretrain_camera(model, head, train_set, val_set,
                                                      config.camera_pretrain_epochs, config.learning_rate, progress)
     if config.weight_average_decay > 0:
-        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.weight_average_decay))
-        after_step = functools.partial(averaged.update_parameters, model)
+        averaged = WeightAverage(model, config.weight_average_decay)
+        after_step = functools.partial(averaged.update, model)
     run_epochs(config.epochs, 'cloning')
     if config.dagger_rounds:
         from .closed_loop import ClosedLoop

@@ -41,18 +41,42 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
 
 
-def test_the_weight_average_is_what_is_saved(bags, tmp_path):
+# nvsf_h: snntorch's membrane buffers change shape with the batch (torch's AveragedModel failed on them)
+@pytest.mark.parametrize('architecture', ['nvsf_a', 'nvsf_h'])
+def test_the_weight_average_is_what_is_saved(bags, tmp_path, architecture):
     config = dict(epochs=2, batch_episodes=2, val_fraction=0.34, window=8)
     saved = {}
     for name, decay in (('plain', 0.0), ('latest', 1e-9), ('average', 0.9)):
-        result = train('nvsf_a', bags, tmp_path / name, TrainConfig(**config, weight_average_decay=decay), progress=False)
-        saved[name] = build_policy('nvsf_a', 'cpu', result.weights).model.state_dict()
+        result = train(architecture, bags, tmp_path / name, TrainConfig(**config, weight_average_decay=decay),
+                       progress=False)
+        saved[name] = build_policy(architecture, 'cpu', result.weights).model.state_dict()
     # decay ~0: the average is the latest weights, so the same seeded run saves the same tensors
     assert all(torch.allclose(saved['plain'][k], saved['latest'][k], atol=1e-6) for k in saved['plain'])
     # decay 0.9: it lags the weights, and the lagging average is what was saved
     assert any(not torch.allclose(saved['plain'][k], saved['average'][k], atol=1e-4) for k in saved['plain'])
     with pytest.raises(ValueError, match='weight_average_decay'):
         TrainConfig(weight_average_decay=1.0)
+
+
+def test_the_weight_average_matches_torchs_exponential_moving_average():
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    from sensor_fusion.training.behaviour_cloning import WeightAverage
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.Linear(8, 2))
+    ours, torchs = WeightAverage(model, 0.9), AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.9))
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(5):
+        optimiser.zero_grad()
+        model(torch.randn(16, 4)).pow(2).mean().backward()
+        optimiser.step()
+        ours.update(model)
+        torchs.update_parameters(model)
+    for (name, mine), theirs in zip(ours.module.state_dict().items(), torchs.module.state_dict().values()):
+        assert torch.allclose(mine.float(), theirs.float(), atol=1e-6), name
+    assert not torch.allclose(ours.module[0].weight, model[0].weight)     # it lags the model
+    with pytest.raises(ValueError, match='decay'):
+        WeightAverage(model, 1.0)
 
 
 def test_preprocessed_samples_are_cached_and_a_bad_cache_is_rebuilt(bags, tmp_path):
