@@ -123,3 +123,40 @@ def load_matching_weights(model: FusionArchitecture, path: str | Path) -> list[s
             raise WeightsError(f'{path}: tensor {name} contains NaN or inf')
     model.load_state_dict(shared, strict=False)
     return sorted(set(expected) - set(shared))
+
+
+def load_control_pathways(model: FusionArchitecture, path: str | Path) -> list[str]:
+    """Grafts the control pathways (reflex, descent, freeze: architectures/control_pathways.py) of the
+    weights at ``path``, of any architecture that carries them, onto ``model``; returns the names loaded.
+
+    They read raw inputs and the goal pathway's tool estimate, never an architecture's tokens, so
+    pathways fitted for NVSF-A serve NVSF-H as they are. Both configs must agree on every pathway
+    setting and on the preprocessing the pathways read; else :class:`WeightsError`, ``model`` unchanged.
+    """
+    from .architectures.control_pathways import PATHWAY_PREFIXES, ControlPathwayConfig
+    if not isinstance(model.config, ControlPathwayConfig):
+        raise WeightsError(f'{type(model).__name__} carries no control pathways')
+    metadata = read_metadata(path)
+    try:
+        saved = json.loads(metadata.get('config') or '')
+    except ValueError:
+        raise WeightsError(f'{path}: no readable config in its metadata') from None
+    ours = dataclasses.asdict(model.config)
+    settings = [f.name for f in dataclasses.fields(ControlPathwayConfig)] + ['action_dim', 'preprocess']
+    differing = [name for name in settings if saved.get(name) != ours[name]]
+    if differing:
+        raise WeightsError(f'{path}: its control pathways were made under other settings: {differing}')
+    expected = model.state_dict()
+    wanted = sorted(name for name in expected if name.startswith(PATHWAY_PREFIXES))
+    tensors = _read_tensors(path)
+    missing = [name for name in wanted if name not in tensors]
+    if not wanted or missing:
+        raise WeightsError(f'{path}: lacks the control pathway tensors {missing or "(the model has none)"}')
+    for name in wanted:
+        if tensors[name].shape != expected[name].shape:
+            raise WeightsError(f'{path}: tensor {name} has shape {tuple(tensors[name].shape)}, model expects '
+                               f'{tuple(expected[name].shape)}')
+        if tensors[name].is_floating_point() and not torch.isfinite(tensors[name]).all():
+            raise WeightsError(f'{path}: tensor {name} contains NaN or inf')
+    model.load_state_dict({name: tensors[name] for name in wanted}, strict=False)
+    return wanted

@@ -11,7 +11,9 @@ Per tick::
 
 With ``goal_pathway`` (as NVSF-A's, see nvsf_a.py) the head commands from goal - tool: where each
 cube lies from the camera token, where the tool is from the joints, which cube the instruction
-named from the summary, and action = shape(tanh(MLP([summary, goal - tool]))).
+named from the summary, and action = shape(tanh(MLP([summary, goal - tool]))). With a goal pathway
+it can also carry NVSF-A's control pathways (reflex, descent, freeze: control_pathways.py), which
+read raw inputs and the tool estimate, never the decoder's tokens.
 
 The spiking net is the only part that ``loihi_sim`` runs on (simulated) Loihi; the rest stays on
 the host CPU, as it would beside a real chip. Its float twin is trained with surrogate gradients.
@@ -27,6 +29,7 @@ from ..backends.energy import ComputeCost
 from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State,
                    modality_index, require_divisible, require_positive)
+from .control_pathways import ControlPathwayConfig, ControlPathways
 from .encoders import GoalPathway, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify_volume, transformer_macs
 from .spiking import SpikingPatchNet
@@ -35,7 +38,8 @@ GLOBAL_MODALITIES = ('camera', 'wrench', 'tactile', 'audio', 'proprio')
 
 
 @dataclass(frozen=True)
-class NVSFHConfig(ArchitectureConfig):
+class NVSFHConfig(ArchitectureConfig, ControlPathwayConfig):
+    # (reflex_pathway, freeze_pathway, descent_pathway and their settings: ControlPathwayConfig)
     d_model: int = 48           # width of every token
     n_heads: int = 4            # attention heads per block
     n_layers: int = 2           # decoder blocks
@@ -63,10 +67,11 @@ class NVSFHConfig(ArchitectureConfig):
         if self.preprocess.events.grid % self.event_patch:
             raise ValueError(f'NVSFHConfig.event_patch={self.event_patch} must divide '
                              f'preprocess.events.grid={self.preprocess.events.grid}')
+        self.check_control_pathways(self.goal_pathway)
 
 
 @ARCHITECTURES.register('nvsf_h')
-class NVSFHybrid(FusionArchitecture):
+class NVSFHybrid(ControlPathways, FusionArchitecture):
     key = 'nvsf_h'
     config_class = NVSFHConfig
     has_spiking_core = True
@@ -87,6 +92,7 @@ class NVSFHybrid(FusionArchitecture):
             self.head = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, c.action_dim))
         else:
             self.head = nn.Linear(d, c.action_dim)
+        self.build_control_pathways()
         nn.init.normal_(self.patch_position, std=0.02)
         nn.init.normal_(self.token_type, std=0.02)
         self._global_index = [modality_index(m) for m in GLOBAL_MODALITIES]
@@ -97,7 +103,7 @@ class NVSFHybrid(FusionArchitecture):
                  torch.zeros(batch_size, 1, dtype=torch.bool, device=device))        # memory filled
         if self.config.goal_pathway:
             state += self.goal.initial_state(batch_size, device)
-        return state
+        return state + self.control_pathway_state(batch_size, device)   # the freeze held from earlier ticks
 
     def select_patches(self, inputs: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """(patches (B, P, T, 2*p*p) event counts, selected (B, P) bool): the dynamic patch set."""
@@ -134,7 +140,7 @@ class NVSFHybrid(FusionArchitecture):
         if self.config.goal_pathway:
             located = self.goal.locate(inputs, globals_[:, GLOBAL_MODALITIES.index('camera')],
                                        inputs.mask[:, modality_index('camera')], inputs.mask[:, modality_index('proprio')],
-                                       *state[2:])
+                                       *state[2:4])
         globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
         patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
         query = self.token_type[-1].expand(b, 1, -1)                                 # (B, 1, D)
@@ -150,7 +156,13 @@ class NVSFHybrid(FusionArchitecture):
             goal, head_input, goal_macs = self.goal.decide(summary, located)
             next_state += (goal['candidates'], goal['tool'])
             host += goal_macs
-        head_output = torch.tanh(self.head(head_input))                              # (B, A)
+        head_output, freeze = self.command_through_pathways(
+            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')],
+            goal['tool'].detach() if goal else None, state[-1] if self.config.freeze_pathway else None)   # (B, A)
+        if freeze is not None:
+            next_state += (freeze,)
+            goal = {**goal, 'freeze': freeze}
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
+        host += self.control_pathway_macs(b)
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output, state=next_state,
                             cost=patch_cost + ComputeCost(dense_macs=host), goal=goal)

@@ -9,10 +9,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import make_observation
 from sensor_fusion.architectures import ARCHITECTURES, build_architecture, load_config
+from sensor_fusion.architectures.control_pathways import PATHWAY_PREFIXES
 from sensor_fusion.architectures.layers import linear_macs
 from sensor_fusion.observation import EVENT_DTYPE, MODALITIES
 from sensor_fusion.preprocess import Preprocessor, collate
-from sensor_fusion.weights import WeightsError, load_weights, save_weights
+from sensor_fusion.weights import WeightsError, load_control_pathways, load_weights, save_weights
 
 KEYS = ARCHITECTURES.keys()
 
@@ -489,3 +490,53 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
                                          'descent_pathway': False})
     with pytest.raises(ValueError, match='freeze_hold'):
         load_config('nvsf_a', overrides={'freeze_hold': 1.0})
+
+
+CONTROL_PATHWAYS = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', reflex_force='magnitude',
+                        reflex_filter_samples=5.0, freeze_pathway=True, descent_pathway=True)
+
+
+def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_it(tmp_path):
+    from sensor_fusion.weights import load_matching_weights
+    plain = build('nvsf_h', goal_pathway=True).eval()
+    silent = build('nvsf_h', goal_pathway=True, freeze_pathway=True).eval()
+    save_weights(plain, tmp_path / 'plain.safetensors')
+    fresh = load_matching_weights(silent, tmp_path / 'plain.safetensors')    # training's --init
+    assert fresh and all(name.startswith('freeze.') for name in fresh)
+    inputs = resting_and_pressing(silent)
+    with torch.no_grad():
+        torch.testing.assert_close(silent(inputs, silent.initial_state(2)).action,
+                                   plain(inputs, plain.initial_state(2)).action)   # off at first: as before
+    # Pathways fitted on NVSF-A (same names, same shapes: they read raw inputs and the tool) graft onto H.
+    fitted = build('nvsf_a', seed=3, **CONTROL_PATHWAYS)
+    with torch.no_grad():
+        for name, tensor in fitted.named_parameters():
+            if name.startswith(PATHWAY_PREFIXES):
+                tensor.normal_()                                             # as if fitted
+        fitted.freeze[-1].weight.zero_()
+        fitted.freeze[-1].bias.fill_(50.0)                                   # a ball is seen
+    save_weights(fitted, tmp_path / 'a.safetensors')
+    model = build('nvsf_h', **CONTROL_PATHWAYS).eval()
+    grafted = load_control_pathways(model, tmp_path / 'a.safetensors')
+    assert grafted == sorted(n for n in model.state_dict() if n.startswith(PATHWAY_PREFIXES))
+    assert all(torch.equal(model.state_dict()[n], fitted.state_dict()[n]) for n in grafted)
+    with torch.no_grad():
+        out = model(inputs, model.initial_state(2))
+        assert out.action[0].abs().max() < 1e-6                             # not pressing: stopped for the ball
+        assert out.action[1].abs().max() > 1e-4                             # pressing: holds its force
+        torch.testing.assert_close(out.goal['freeze'], torch.ones(2))
+        assert len(out.state) == len(model.initial_state(1)) and out.state[-1].shape == (2,)
+        tool = out.goal['tool']
+        reflex = fitted.reflex(fitted.reflex_input(fitted.pressed_force(inputs.wrench), tool))
+        torch.testing.assert_close(model.reflex(model.reflex_input(model.pressed_force(inputs.wrench), tool)), reflex)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        counted = model(inputs, model.initial_state(2))
+    assert counted.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='NVSFHConfig.reflex_pathway .* needs goal_pathway'):
+        load_config('nvsf_h', overrides={'reflex_pathway': True})
+    # Pathways made under other settings (here the reflex's low-pass) would read their inputs wrongly.
+    other = build('nvsf_h', **{**CONTROL_PATHWAYS, 'reflex_filter_samples': 0.0})
+    with pytest.raises(WeightsError, match='reflex_filter_samples'):
+        load_control_pathways(other, tmp_path / 'a.safetensors')
+    with pytest.raises(WeightsError, match='carries no control pathways'):
+        load_control_pathways(build('nvsf_c'), tmp_path / 'a.safetensors')

@@ -1,0 +1,58 @@
+"""Graft the control pathways (reflex, descent, freeze) of one model's weights onto another's.
+
+    python tools/graft_pathways.py --architecture nvsf_h --weights out/train/nvsf_h/nvsf_h.safetensors \\
+        --pathways models/nvsf_a.safetensors --out out/nvsf_h_pathways.safetensors
+
+The pathways read raw inputs and the goal pathway's tool estimate, never an architecture's tokens
+(sensor_fusion/architectures/control_pathways.py), so pathways fitted for NVSF-A by
+tools/fit_reflex.py, tools/fit_descent.py, tools/fit_freeze.py and tools/calibrate_freeze.py serve
+NVSF-H unchanged, without refitting. ``--weights`` are built under ``--config`` (default
+config/architectures/<architecture>.yaml, which must switch the pathways on, with the same settings
+as the source's); every tensor they share is loaded, the pathways come from ``--pathways``. The
+file keeps the weights' training records and adds ``pathways_graft``.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
+from sensor_fusion.weights import (WeightsError, fitted_metadata, load_control_pathways,  # noqa: E402
+                                   load_matching_weights, read_metadata, save_weights)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_h'])
+    parser.add_argument('--weights', required=True, type=Path, help='trained weights of --architecture')
+    parser.add_argument('--pathways', required=True, type=Path, help='weights whose control pathways are fitted')
+    parser.add_argument('--out', required=True, type=Path)
+    parser.add_argument('--config', type=Path, default=None,
+                        help='config to build under (default config/architectures/<architecture>.yaml)')
+    args = parser.parse_args()
+    model = build_architecture(args.architecture, load_config(args.architecture, args.config))
+    try:
+        fresh = set(load_matching_weights(model, args.weights))
+        grafted = load_control_pathways(model, args.pathways)
+    except WeightsError as error:
+        raise SystemExit(str(error)) from None
+    left = sorted(fresh - set(grafted))
+    if left:   # a part neither file had: the result would command with untrained tensors
+        raise SystemExit(f'{args.weights}: lacks {left} (trained under another config?)')
+    source = read_metadata(args.pathways)
+    record = {'tool': 'tools/graft_pathways.py', 'pathways': str(args.pathways),
+              'pathways_sha256': hashlib.sha256(args.pathways.read_bytes()).hexdigest(),
+              'pathways_architecture': source.get('architecture'), 'tensors': len(grafted),
+              **{key: source[key] for key in ('reflex_fit', 'descent_fit', 'freeze_fit', 'freeze_calibration')
+                 if key in source}}
+    save_weights(model, args.out, fitted_metadata(args.weights, 'pathways_graft', record))
+    print(f'grafted {len(grafted)} pathway tensors from {args.pathways}; wrote {args.out}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
