@@ -540,3 +540,39 @@ def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_
         load_control_pathways(other, tmp_path / 'a.safetensors')
     with pytest.raises(WeightsError, match='carries no control pathways'):
         load_control_pathways(build('nvsf_c'), tmp_path / 'a.safetensors')
+
+
+def test_graft_pathways_tool_puts_nvsf_as_fitted_pathways_and_detector_on_nvsf_h(tmp_path):
+    """tools/graft_pathways.py with the shipped weights: NVSF-A's pathways and camera detector onto NVSF-H."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from sensor_fusion.weights import _read_tensors, read_metadata
+    root = Path(__file__).resolve().parents[2]
+    values = yaml.safe_load((root / 'config' / 'architectures' / 'nvsf_h.yaml').read_text())
+    values.update(CONTROL_PATHWAYS, camera_keypoint_sharpness=10.0)      # NVSF-A's settings
+    config = tmp_path / 'nvsf_h.yaml'
+    config.write_text(yaml.safe_dump(values))
+    source = root / 'models' / 'nvsf_a.safetensors'
+
+    def graft(*extra):
+        return subprocess.run([sys.executable, str(root / 'tools' / 'graft_pathways.py'), '--architecture', 'nvsf_h',
+                               '--weights', str(root / 'models' / 'nvsf_h.safetensors'), '--pathways', str(source),
+                               '--config', str(config), '--out', str(tmp_path / 'h.safetensors'), *extra],
+                              capture_output=True, text=True)
+
+    refused = graft('--camera-detector')            # the shipped NVSF-H has no goal pathway: it would be untrained
+    assert refused.returncode != 0 and 'goal.' in refused.stderr and '--for-init' in refused.stderr
+    assert graft('--camera-detector', '--for-init').returncode == 0
+    fitted, made = _read_tensors(source), _read_tensors(tmp_path / 'h.safetensors')
+    taken = [n for n in made if n.startswith(PATHWAY_PREFIXES + ('encoders.encoders.camera.detect.',))]
+    assert len(taken) == 25 and all(torch.equal(made[n], fitted[n]) for n in taken)
+    shipped_h = _read_tensors(root / 'models' / 'nvsf_h.safetensors')
+    assert all(torch.equal(made[n], shipped_h[n]) for n in made if n in shipped_h and n not in taken)
+    record = json.loads(read_metadata(tmp_path / 'h.safetensors')['pathways_graft'])
+    assert record['pathways_architecture'] == 'nvsf_a' and 'freeze_calibration' in record
+    assert any(name.startswith('goal.') for name in record['fresh'])
