@@ -127,16 +127,26 @@ class GoalPathway(nn.Module):
     true values, and the action loss cannot bend what they mean.
     """
 
-    def __init__(self, d_camera: int, d_state: int, proprio_size: int, candidates: int):
+    def __init__(self, d_camera: int, d_state: int, proprio_size: int, candidates: int,
+                 instruction_memory: bool = False):
         super().__init__()
-        self.candidates = candidates
+        self.candidates, self.instruction_memory = candidates, instruction_memory
         self.candidate_locator = nn.Linear(d_camera, 2 * candidates)
         self.tool_locator = nn.Sequential(nn.Linear(proprio_size, d_camera), nn.ReLU(), nn.Linear(d_camera, 2))
         self.instruction = nn.Linear(d_state, candidates)
+        if instruction_memory:
+            # A gated latch on the instruction's logits: each tick moves them toward the state's
+            # reading by a learned share, so the tone's answer can be held once the tone has ended.
+            # Why: NVSF-H's memory is one token; traced after cloning, its goal named the target
+            # while the tone sounded and fell back to the cubes' average when it ended.
+            self.instruction_update = nn.Linear(d_state, 1)
 
-    def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.zeros(batch_size, self.candidates, 2, device=device),   # last candidate positions
-                torch.zeros(batch_size, 2, device=device))                     # last tool position
+    def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> tuple[torch.Tensor, ...]:
+        state = (torch.zeros(batch_size, self.candidates, 2, device=device),   # last candidate positions
+                 torch.zeros(batch_size, 2, device=device))                     # last tool position
+        if self.instruction_memory:
+            state += (torch.zeros(batch_size, self.candidates, device=device),)  # held instruction logits
+        return state
 
     def locate(self, inputs: FusionInputs, camera_token: torch.Tensor, seen: torch.Tensor, felt: torch.Tensor,
                last_candidates: torch.Tensor, last_tool: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
@@ -152,11 +162,16 @@ class GoalPathway(nn.Module):
         macs = linear_macs(self.candidate_locator, int(seen.sum())) + linear_macs(self.tool_locator, int(felt.sum()))
         return candidates, tool, macs
 
-    def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int]
-               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
-        """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)."""
+    def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int],
+               held_instruction: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+        """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)
+        and, with ``instruction_memory``, the instruction logits held from the last tick (B, K)."""
         candidates, tool, macs = located
         instruction = self.instruction(state)                                                # (B, K)
+        if self.instruction_memory:
+            share = torch.sigmoid(self.instruction_update(state))                             # (B, 1)
+            instruction = held_instruction + share * (instruction - held_instruction)         # (B, K)
+            macs += linear_macs(self.instruction_update, state.shape[0])
         goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)
         goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
         head_input = torch.cat([state, (goal_xy - tool).detach()], dim=1)                    # (B, S + 2)

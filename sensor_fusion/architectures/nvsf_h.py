@@ -53,6 +53,7 @@ class NVSFHConfig(ArchitectureConfig, ControlPathwayConfig):
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (nvsf_a.py's docstring); False: the head reads the summary alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
+    instruction_memory: bool = False   # the goal pathway holds the instruction in a gated latch (encoders.GoalPathway)
 
     def __post_init__(self):
         super().__post_init__()
@@ -68,6 +69,8 @@ class NVSFHConfig(ArchitectureConfig, ControlPathwayConfig):
             raise ValueError(f'NVSFHConfig.event_patch={self.event_patch} must divide '
                              f'preprocess.events.grid={self.preprocess.events.grid}')
         self.check_control_pathways(self.goal_pathway)
+        if self.instruction_memory and not self.goal_pathway:
+            raise ValueError('NVSFHConfig.instruction_memory holds the goal pathway\'s instruction: it needs goal_pathway: true')
 
 
 @ARCHITECTURES.register('nvsf_h')
@@ -88,7 +91,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         self.blocks = nn.ModuleList(TransformerBlock(d, c.n_heads, c.d_ff) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(d)
         if c.goal_pathway:
-            self.goal = GoalPathway(d, d, 2 * c.preprocess.max_joints, c.goal_candidates)
+            self.goal = GoalPathway(d, d, 2 * c.preprocess.max_joints, c.goal_candidates, c.instruction_memory)
             self.head = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, c.action_dim))
         else:
             self.head = nn.Linear(d, c.action_dim)
@@ -153,8 +156,11 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         goal, head_input, next_state = {}, summary, (summary[:, None], valid[:, -1:])
         host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
         if self.config.goal_pathway:
-            goal, head_input, goal_macs = self.goal.decide(summary, located)
+            held = state[4] if self.config.instruction_memory else None                # (B, K) or None
+            goal, head_input, goal_macs = self.goal.decide(summary, located, held)
             next_state += (goal['candidates'], goal['tool'])
+            if self.config.instruction_memory:
+                next_state += (goal['instruction'],)
             host += goal_macs
         head_output, freeze = self.command_through_pathways(
             self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')],

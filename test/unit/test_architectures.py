@@ -576,3 +576,26 @@ def test_graft_pathways_tool_puts_nvsf_as_fitted_pathways_and_detector_on_nvsf_h
     record = json.loads(read_metadata(tmp_path / 'h.safetensors')['pathways_graft'])
     assert record['pathways_architecture'] == 'nvsf_a' and 'freeze_calibration' in record
     assert any(name.startswith('goal.') for name in record['fresh'])
+
+
+def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_naming_it():
+    model = build('nvsf_h', goal_pathway=True, instruction_memory=True).eval()
+    inputs = batch_for(model, seeds=(0, 1))
+    state = model.initial_state(2)
+    assert len(state) == len(build('nvsf_h', goal_pathway=True).initial_state(2)) + 1
+    held = torch.tensor([[3.0, 0.0, -3.0], [-3.0, 3.0, 0.0]])             # what an earlier tone named
+    state = state[:4] + (held,)
+    with torch.no_grad():
+        model.goal.instruction_update.weight.zero_()
+        model.goal.instruction_update.bias.fill_(-50.0)                   # hold
+        out = model(inputs, state)
+        torch.testing.assert_close(out.goal['instruction'], held)
+        torch.testing.assert_close(out.state[4], held)                     # carried to the next tick
+        model.goal.instruction_update.bias.fill_(50.0)                    # follow the state's reading
+        follow = model(inputs, state)
+        assert not torch.allclose(follow.goal['instruction'], held)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        counted = model(inputs, state)
+    assert counted.cost.dense_macs == counter.get_total_flops() // 2
+    with pytest.raises(ValueError, match='instruction_memory'):
+        load_config('nvsf_h', overrides={'instruction_memory': True})
