@@ -136,10 +136,14 @@ class GoalPathway(nn.Module):
         self.instruction = nn.Linear(d_state, candidates)
         if instruction_memory:
             # A gated latch on the instruction's logits: each tick moves them toward the state's
-            # reading by a learned share, so the tone's answer can be held once the tone has ended.
-            # Why: NVSF-H's memory is one token; traced after cloning, its goal named the target
-            # while the tone sounded and fell back to the cubes' average when it ended.
-            self.instruction_update = nn.Linear(d_state, 1)
+            # reading by a share the audio token decides, so what was heard is held once the tone
+            # has ended. Why: NVSF-H's memory is one token; traced after cloning, its goal named
+            # the target while the tone sounded and fell back to the cubes' average when it ended,
+            # and a latch gated by the state itself (share 0.5 at first) still forgot it after an
+            # epoch. It starts slow (5 % a tick: a time constant of 0.2 s at 100 Hz).
+            self.instruction_update = nn.Linear(d_camera, 1)
+            nn.init.zeros_(self.instruction_update.weight)
+            nn.init.constant_(self.instruction_update.bias, -3.0)
 
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> tuple[torch.Tensor, ...]:
         state = (torch.zeros(batch_size, self.candidates, 2, device=device),   # last candidate positions
@@ -163,13 +167,15 @@ class GoalPathway(nn.Module):
         return candidates, tool, macs
 
     def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int],
-               held_instruction: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+               held_instruction: torch.Tensor | None = None, audio_token: torch.Tensor | None = None
+               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
         """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)
-        and, with ``instruction_memory``, the instruction logits held from the last tick (B, K)."""
+        and, with ``instruction_memory``, the instruction logits held from the last tick (B, K) and
+        the audio token (B, D) that decides how far they move."""
         candidates, tool, macs = located
         instruction = self.instruction(state)                                                # (B, K)
         if self.instruction_memory:
-            share = torch.sigmoid(self.instruction_update(state))                             # (B, 1)
+            share = torch.sigmoid(self.instruction_update(audio_token))                       # (B, 1)
             instruction = held_instruction + share * (instruction - held_instruction)         # (B, K)
             macs += linear_macs(self.instruction_update, state.shape[0])
         goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)

@@ -53,7 +53,7 @@ class NVSFHConfig(ArchitectureConfig, ControlPathwayConfig):
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (nvsf_a.py's docstring); False: the head reads the summary alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
-    instruction_memory: bool = False   # the goal pathway holds the instruction in a gated latch (encoders.GoalPathway)
+    instruction_memory: bool = False   # the goal pathway holds the instruction in a latch the audio opens (encoders.GoalPathway)
 
     def __post_init__(self):
         super().__post_init__()
@@ -144,6 +144,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
             located = self.goal.locate(inputs, globals_[:, GLOBAL_MODALITIES.index('camera')],
                                        inputs.mask[:, modality_index('camera')], inputs.mask[:, modality_index('proprio')],
                                        *state[2:4])
+        audio = globals_[:, GLOBAL_MODALITIES.index('audio')]                       # (B, D): gates the held instruction
         globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
         patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
         query = self.token_type[-1].expand(b, 1, -1)                                 # (B, 1, D)
@@ -157,7 +158,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
         if self.config.goal_pathway:
             held = state[4] if self.config.instruction_memory else None                # (B, K) or None
-            goal, head_input, goal_macs = self.goal.decide(summary, located, held)
+            goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio)
             next_state += (goal['candidates'], goal['tool'])
             if self.config.instruction_memory:
                 next_state += (goal['instruction'],)
