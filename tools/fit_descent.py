@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sensor_fusion.architectures import build_architecture, load_config  # noqa: E402
-from sensor_fusion.architectures.nvsf_a import FREEZE_BELOW_N, TIP_HEIGHT_OFFSET_M, TIP_HEIGHT_SCALE_M  # noqa: E402
+from sensor_fusion.architectures.control_pathways import FREEZE_BELOW_N, TIP_HEIGHT_OFFSET_M, TIP_HEIGHT_SCALE_M  # noqa: E402
 from sensor_fusion.training.behaviour_cloning import pressing_ticks, tip_positions  # noqa: E402
 from sensor_fusion.training.closed_loop import SIM_LIMITS  # noqa: E402
 from sensor_fusion.training.pathway_fit import labelled_episodes, pathway_fit_parser  # noqa: E402
