@@ -167,15 +167,16 @@ class GoalPathway(nn.Module):
         return candidates, tool, macs
 
     def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int],
-               held_instruction: torch.Tensor | None = None, audio_token: torch.Tensor | None = None
-               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+               held_instruction: torch.Tensor | None = None, audio_token: torch.Tensor | None = None,
+               heard: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
         """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)
-        and, with ``instruction_memory``, the instruction logits held from the last tick (B, K) and
-        the audio token (B, D) that decides how far they move."""
+        and, with ``instruction_memory``, the instruction logits held from the last tick (B, K), the
+        audio token (B, D) that decides how far they move, and whether the audio arrived (B,) bool:
+        without it they are held."""
         candidates, tool, macs = located
         instruction = self.instruction(state)                                                # (B, K)
         if self.instruction_memory:
-            share = torch.sigmoid(self.instruction_update(audio_token))                       # (B, 1)
+            share = torch.sigmoid(self.instruction_update(audio_token)) * heard.float()[:, None]   # (B, 1)
             instruction = held_instruction + share * (instruction - held_instruction)         # (B, K)
             macs += linear_macs(self.instruction_update, state.shape[0])
         goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)

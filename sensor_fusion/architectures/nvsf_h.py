@@ -158,7 +158,8 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
         if self.config.goal_pathway:
             held = state[4] if self.config.instruction_memory else None                # (B, K) or None
-            goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio)
+            goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio,
+                                                           inputs.mask[:, modality_index('audio')])
             next_state += (goal['candidates'], goal['tool'])
             if self.config.instruction_memory:
                 next_state += (goal['instruction'],)

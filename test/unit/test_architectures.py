@@ -594,6 +594,9 @@ def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_nam
         model.goal.instruction_update.bias.fill_(50.0)                    # follow the state's reading
         follow = model(inputs, state)
         assert not torch.allclose(follow.goal['instruction'], held)
+        deaf = inputs.with_mask(inputs.mask.clone())
+        deaf.mask[:, MODALITIES.index('audio')] = False                   # no audio: nothing new was heard
+        torch.testing.assert_close(model(deaf, state).goal['instruction'], held)
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
         counted = model(inputs, state)
     assert counted.cost.dense_macs == counter.get_total_flops() // 2
