@@ -23,6 +23,9 @@ target's colour in 30 of 30 held-out episodes at the end of the tone and explain
 target's position, yet from rest the policy commanded 1 % of the expert's horizontal speed at a
 cosine of +0.25 to the expert's direction: the head never learned the subtraction.
 
+Beside the head sit the control pathways (press reflex, descent bound, ball freeze), each fitted on
+its own: control_pathways.py, shared with NVSF-H.
+
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
 save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
 (deployment: run encoder m when p_m > gate_threshold), ``sample`` (Bernoulli, for the
@@ -74,6 +77,7 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
         if not 0.0 < self.gate_threshold < 1.0:
             raise ValueError(f'NVSFAConfig.gate_threshold must be in (0, 1), got {self.gate_threshold}')
         self.check_control_pathways(self.goal_pathway)
+
 
 @ARCHITECTURES.register('nvsf_a')
 class NVSFActionPerception(ControlPathways, FusionArchitecture):
@@ -210,7 +214,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         return tokens, encoder_macs
 
     def _fixed_macs(self, b: int) -> int:
-        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head."""
+        """MACs that do not depend on the gate: gate, query, value, attention, GRU, head, control pathways."""
         m, d, c = len(MODALITIES), self.config.d_model, self.config
         gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
         attention = 2 * b * m * d

@@ -545,7 +545,10 @@ class WeightAverage:
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:
         for averaged, current in zip(self.module.parameters(), model.parameters(), strict=True):
-            averaged.copy_(current) if self.updates == 0 else averaged.lerp_(current, 1.0 - self.decay)
+            if self.updates == 0:
+                averaged.copy_(current)
+            else:
+                averaged.lerp_(current, 1.0 - self.decay)
         for averaged_part, part in zip(self.module.modules(), model.modules(), strict=True):
             for name, buffer in part.named_buffers(recurse=False):
                 averaged_part._buffers[name] = buffer.detach().clone()
