@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -72,7 +73,6 @@ def main() -> int:
 
 def graft_camera_detector(model, path: Path, source: dict) -> list[str]:
     """Copies ``encoders.encoders.camera.detect.*`` from ``path`` onto ``model``; returns the names."""
-    import json
     saved = json.loads(source.get('config') or '{}')
     ours = model.config
     if (saved.get('preprocess', {}).get('camera') != {'size': ours.preprocess.camera.size}
