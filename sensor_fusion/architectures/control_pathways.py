@@ -17,7 +17,6 @@ limit), and the stop while a ball passes (7 of 40 drove on through it).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 from torch import nn
@@ -149,14 +148,17 @@ class ControlPathways:
         return (('events', 'camera', 'wrench') if c.freeze_pathway else ()) + (('proprio',) if c.descent_pathway else ())
 
     def command_through_pathways(self, head_logits: torch.Tensor, inputs: FusionInputs, wrench_read: torch.Tensor,
-                                 tool: torch.Tensor, held_freeze: Optional[torch.Tensor]
-                                 ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """The head's logits (B, A) through the pathways -> (head output (B, A) in [-1, 1], freeze (B,) or None).
+                                 goal: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...]
+                                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+        """The head's logits (B, A) through the pathways -> (head output (B, A) in [-1, 1], the pathways'
+        entries of the next state (last in it, as :meth:`control_pathway_state` made them), the goal
+        quantities with the freeze (B,) added when there is one).
 
-        ``wrench_read`` (B,) bool: the wrench was read this tick; ``tool`` (B, 2): the goal pathway's
-        tool estimate (detached, as for the head); ``held_freeze`` (B,): the freeze of the last tick.
+        ``wrench_read`` (B,) bool: the wrench was read this tick; ``goal``: the goal pathway's
+        quantities (its tool estimate is read detached, as by the head); ``state``: this tick's state.
         """
         c = self.config
+        tool = goal['tool'].detach() if goal else None                          # (B, 2) or None
         if c.descent_pathway:
             height = self.tip_height(inputs.proprio)                            # (B, 1)
             joints_felt = inputs.mask[:, MODALITIES.index('proprio')].float()[:, None]   # (B, 1): the joints arrived
@@ -186,12 +188,11 @@ class ControlPathways:
                 vertical = head_vertical + share * (reflex[:, 2:3] - head_vertical)
                 head_logits = torch.cat([head_logits[:, :2], vertical, head_logits[:, 3:]], dim=1)   # (B, A)
         head_output = torch.tanh(head_logits)                                   # (B, A)
-        freeze = None
         if c.freeze_pathway:
             # Held: seen once, a ball stays a threat for a while. Measured without it, the detector's
             # per-tick answer flickered as the ball approached (0.4, 0.7, 0.6, 0.9, 0.6 over ten
             # ticks), and the arm moved on between the freezes.
-            freeze = torch.maximum(self.freeze_probability(inputs, tool), c.freeze_hold * held_freeze)   # (B,)
+            freeze = torch.maximum(self.freeze_probability(inputs, tool), c.freeze_hold * state[-1])   # (B,)
             force = inputs.wrench[:, -1, :3].norm(dim=1) * c.preprocess.haptic.force_scale_n   # (B,) N
             # No wrench sample: no freeze either, since a press cannot be told from travel (the
             # "without wrench" ablation ran so; freezing then would be the safer default, README).
@@ -203,7 +204,8 @@ class ControlPathways:
                 pressing = pressing & ((height[:, 0] <= self.press_height) | (joints_felt[:, 0] == 0))
             stop = freeze * (~pressing).float() * inputs.mask[:, MODALITIES.index('wrench')].float()
             head_output = head_output * (1.0 - stop[:, None])                    # (B, A); shaped: x (1 - stop)^3
-        return head_output, freeze
+            return head_output, (freeze,), {**goal, 'freeze': freeze}
+        return head_output, (), goal
 
     def freeze_logit(self, events: torch.Tensor, image: torch.Tensor, valid: torch.Tensor,
                      tool: torch.Tensor) -> torch.Tensor:

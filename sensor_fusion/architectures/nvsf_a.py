@@ -175,9 +175,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
             encoder_macs += goal_macs
         head_logits = self.head(head_input)                                     # (B, A)
-        head_output, freeze = self.command_through_pathways(
-            head_logits, inputs, gate[:, MODALITIES.index('wrench')], goal['tool'].detach() if goal else None,
-            state[-1] if self.config.freeze_pathway else None)                  # (B, A), (B,) or None
+        head_output, pathway_state, goal = self.command_through_pathways(
+            head_logits, inputs, gate[:, MODALITIES.index('wrench')], goal, state)   # head_output (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out
@@ -185,10 +184,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         # succeeded). Without it, the plan must come from the senses. Zeros keep the shapes, so
         # weights trained either way fine-tune into the other.
         fed_back = head_output if self.config.feed_back_action else torch.zeros_like(head_output)
-        next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ())
-        if freeze is not None:
-            next_state += (freeze,)
-            goal = {**goal, 'freeze': freeze}
+        next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ()) + pathway_state
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                             state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=gate, goal=goal)
 

@@ -164,12 +164,9 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
             if self.config.instruction_memory:
                 next_state += (goal['instruction'],)
             host += goal_macs
-        head_output, freeze = self.command_through_pathways(
-            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')],
-            goal['tool'].detach() if goal else None, state[-1] if self.config.freeze_pathway else None)   # (B, A)
-        if freeze is not None:
-            next_state += (freeze,)
-            goal = {**goal, 'freeze': freeze}
+        head_output, pathway_state, goal = self.command_through_pathways(
+            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state)   # (B, A)
+        next_state += pathway_state
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
         host += self.control_pathway_macs(b)
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output, state=next_state,
