@@ -251,6 +251,44 @@ def test_yaml_config_round_trips_through_the_dataclass(key):
         {k: v for k, v in dataclasses.asdict(config).items()}))
 
 
+def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and_less_compute():
+    from sensor_fusion.architectures.nvsf_a import HELD_MODALITIES
+    model = build('nvsf_a')
+    first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
+    # Tick 2 repeats tick 1's camera frame, tactile pad and events (a 15 Hz camera under a 100 Hz loop);
+    # the wrench, audio and joints are new.
+    repeated = dataclasses.replace(second, image=first.image, tactile=first.tactile, events=first.events)
+    sequence = [first, repeated, second, second]
+
+    def run(training):
+        model.train(training)
+        state, outs = model.initial_state(1), []
+        with torch.no_grad():
+            for inputs in sequence:
+                out = model(inputs, state)
+                state, outs = out.state, outs + [out]
+        return outs
+
+    encoded, held = run(training=True), run(training=False)   # training never holds (its weights change)
+    for every_tick, holding in zip(encoded, held):
+        assert torch.equal(every_tick.action, holding.action)
+    held_index = [MODALITIES.index(m) for m in HELD_MODALITIES]
+    saved = sum(model.encoders.macs(m, 1) for m in HELD_MODALITIES) + linear_macs(model.goal.candidate_locator, 1)
+    for tick in (1, 3):   # the held encoders (and the camera's locator) did not run again
+        assert not held[tick].gate[0, held_index].any() and held[tick].gate[0].sum() == len(MODALITIES) - len(held_index)
+        assert held[tick].cost.dense_macs == encoded[tick].cost.dense_macs - saved
+    for tick in (0, 2):   # new inputs: every encoder ran
+        assert held[tick].gate[0].all() and held[tick].cost.dense_macs == encoded[tick].cost.dense_macs
+    # The batched path holds row by row: a row whose camera changed runs it, the other holds it.
+    pair_state = model(collate([first, first]), model.initial_state(2)).state
+    pair = model(collate([repeated, second]), pair_state)
+    camera = MODALITIES.index('camera')
+    assert pair.gate[:, camera].tolist() == [False, True]
+    single = model(second, model(first, model.initial_state(1)).state)
+    torch.testing.assert_close(pair.action[1:], single.action)
+    torch.testing.assert_close(pair.action[:1], held[1].action)
+
+
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     model = build('nvsf_a').eval()
     with torch.no_grad():
@@ -479,7 +517,7 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
         model.freeze[-1].bias.fill_(-50.0)                                   # the ball is no longer seen
         held = model(inputs, frozen.state)
         torch.testing.assert_close(held.goal['freeze'], torch.full((2,), 0.5))   # decays by freeze_hold
-        unfrozen = plain(inputs, frozen.state[:4])                           # the same plan, no freeze
+        unfrozen = plain(inputs, frozen.state[:-1])                          # the same plan, no freeze
         torch.testing.assert_close(held.action[0], unfrozen.action[0] * 0.5 ** 3)  # shaped: x (1 - 0.5)^3
     assert model.encoders_needed(model.initial_state(1))[MODALITIES.index('events')]
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
