@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..observation import MODALITIES
@@ -139,8 +140,17 @@ class ControlPathways:
             self.register_buffer('press_height', torch.tensor(UNFITTED_PRESS_HEIGHT))
 
     def control_pathway_state(self, batch_size: int, device: torch.device | str = 'cpu') -> tuple[torch.Tensor, ...]:
-        """The state entries the pathways carry, last in the architecture's state: the held freeze (B,)."""
-        return (torch.zeros(batch_size, device=device),) if self.config.freeze_pathway else ()
+        """The state entries the pathways carry, last in the architecture's state. With the freeze: the
+        image its held image term was made from (B, 3, S, S), that term (B, FREEZE_WIDTH), whether one
+        is held (B,) bool, and the held freeze (B,), last."""
+        if not self.config.freeze_pathway:
+            return ()
+        size = self.config.preprocess.camera.size
+        return (torch.zeros(batch_size, 3, size, size, device=device), torch.zeros(batch_size, FREEZE_WIDTH, device=device),
+                torch.zeros(batch_size, dtype=torch.bool, device=device), torch.zeros(batch_size, device=device))
+
+    def _control_pathway_entries(self) -> int:
+        return 4 if self.config.freeze_pathway else 0
 
     def control_pathway_inputs(self) -> tuple[str, ...]:
         """The modalities the pathways read every tick (a gate must not skip them)."""
@@ -149,10 +159,11 @@ class ControlPathways:
 
     def command_through_pathways(self, head_logits: torch.Tensor, inputs: FusionInputs, wrench_read: torch.Tensor,
                                  goal: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...]
-                                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+                                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], dict[str, torch.Tensor], int]:
         """The head's logits (B, A) through the pathways -> (head output (B, A) in [-1, 1], the pathways'
         entries of the next state (last in it, as :meth:`control_pathway_state` made them), the goal
-        quantities with the freeze (B,) added when there is one).
+        quantities with the freeze (B,) added when there is one, the MACs of
+        :meth:`control_pathway_macs` not spent because a held term stood in).
 
         ``wrench_read`` (B,) bool: the wrench was read this tick; ``goal``: the goal pathway's
         quantities (its tool estimate is read detached, as by the head); ``state``: this tick's state.
@@ -192,7 +203,9 @@ class ControlPathways:
             # Held: seen once, a ball stays a threat for a while. Measured without it, the detector's
             # per-tick answer flickered as the ball approached (0.4, 0.7, 0.6, 0.9, 0.6 over ten
             # ticks), and the arm moved on between the freezes.
-            freeze = torch.maximum(self.freeze_probability(inputs, tool), c.freeze_hold * state[-1])   # (B,)
+            held = state[-self._control_pathway_entries():]
+            probability, held_image_term, saved = self.freeze_probability(inputs, tool, held[:3])
+            freeze = torch.maximum(probability, c.freeze_hold * held[-1])        # (B,)
             force = inputs.wrench[:, -1, :3].norm(dim=1) * c.preprocess.haptic.force_scale_n   # (B,) N
             # No wrench sample: no freeze either, since a press cannot be told from travel (the
             # "without wrench" ablation ran so; freezing then would be the safer default, README).
@@ -204,11 +217,11 @@ class ControlPathways:
                 pressing = pressing & ((height[:, 0] <= self.press_height) | (joints_felt[:, 0] == 0))
             stop = freeze * (~pressing).float() * inputs.mask[:, MODALITIES.index('wrench')].float()
             head_output = head_output * (1.0 - stop[:, None])                    # (B, A); shaped: x (1 - stop)^3
-            return head_output, (freeze,), {**goal, 'freeze': freeze}
-        return head_output, (), goal
+            return head_output, held_image_term + (freeze,), {**goal, 'freeze': freeze}, saved
+        return head_output, (), goal, 0
 
     def freeze_logit(self, events: torch.Tensor, image: torch.Tensor, valid: torch.Tensor,
-                     tool: torch.Tensor) -> torch.Tensor:
+                     tool: torch.Tensor, image_term: torch.Tensor | None = None) -> torch.Tensor:
         """(B,) logit that the expert would hold still for a passing ball here.
 
         Measured: NVSF-A's plan cross-attends to pooled event tokens (8 x 8) and drove on through 7 of
@@ -216,11 +229,27 @@ class ControlPathways:
         ball is a dense streak of events on the full 32 x 32 raster, which a small detector finds.
         The camera shows the (yellow) ball as soon as it is launched, when it is still a few events
         far away; the tool's position says whether the ball is still coming at the tool or past it.
-        ``valid`` (B, 2): the events and the camera arrived.
+        ``valid`` (B, 2): the events and the camera arrived. ``image_term`` (B, FREEZE_WIDTH): the
+        image's share of the first layer (:meth:`freeze_image_term`), held from an earlier tick whose
+        image this one repeats; None: computed here.
+
+        The first layer is applied in three parts (events, image, tool) so that the image's part can
+        be held: it is 3 * S * S x 32 of the layer's (3 * S * S + C * E * E + 2) x 32 MACs.
         """
         counts = events.abs().sum(dim=1).flatten(1) * valid[:, :1]              # (B, C * E * E): bins summed
-        pixels = image.flatten(1) * valid[:, 1:]                                 # (B, 3 * S * S)
-        return self.freeze(torch.cat([torch.log1p(counts), pixels, tool], dim=1))[:, 0]
+        first = self.freeze[0]
+        n_events = counts.shape[1]
+        if image_term is None:
+            image_term = self.freeze_image_term(image)                           # (B, W)
+        hidden = (F.linear(torch.log1p(counts), first.weight[:, :n_events]) + image_term * valid[:, 1:]
+                  + F.linear(tool, first.weight[:, -tool.shape[1]:], first.bias))   # (B, W)
+        return self.freeze[2](torch.relu(hidden))[:, 0]
+
+    def freeze_image_term(self, image: torch.Tensor) -> torch.Tensor:
+        """(B, FREEZE_WIDTH) the image's (B, 3, S, S) share of the freeze detector's first layer."""
+        first, pixels = self.freeze[0], image[0].numel()
+        columns = first.in_features - 2 - pixels                                 # the event inputs come first
+        return F.linear(image.flatten(1), first.weight[:, columns:columns + pixels])
 
     def pressed_force(self, wrench: torch.Tensor) -> torch.Tensor:
         """(B, 3) the wrist force the reflex acts on, in N, from the preprocessed window (B, W, 6), newest last.
@@ -264,10 +293,36 @@ class ControlPathways:
         """
         return -torch.sigmoid(self.descent(height)) * felt - (1.0 - felt)       # (B, 1)
 
-    def freeze_probability(self, inputs: FusionInputs, tool: torch.Tensor) -> torch.Tensor:
+    def freeze_probability(self, inputs: FusionInputs, tool: torch.Tensor, held: tuple[torch.Tensor, ...]
+                           ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], int]:
+        """((B,) the freeze's probability this tick, the held image entries for the next state, MACs saved).
+
+        ``held``: (image (B, 3, S, S), its image term (B, W), held (B,) bool) from the last tick. At
+        inference a camera image equal to the held one reuses its term, as NVSF-A's encoders hold the
+        token of an unchanged input: a 15 Hz camera repeats its frame on six ticks in seven. Training
+        computes it every tick (the weights change between windows).
+        """
         valid = inputs.mask[:, [MODALITIES.index('events'), MODALITIES.index('camera')]].float()   # (B, 2)
         seeing = valid.amax(dim=1)                                              # (B,) nothing seen: no freeze
-        return torch.sigmoid(self.freeze_logit(inputs.events, inputs.image, valid, tool)) * seeing
+        held_image, held_term, held_seen = held
+        image_term, saved = None, 0
+        if not self.training:
+            camera = valid[:, 1].bool()                                         # (B,)
+            if inputs.batch_size == 1:   # the deployment path: one comparison
+                same = torch.tensor([bool(camera[0]) and bool(held_seen[0]) and torch.equal(inputs.image, held_image)])
+            else:
+                same = camera & held_seen & (inputs.image == held_image).flatten(1).all(dim=1)   # (B,)
+            renew = camera & ~same                                               # (B,)
+            if bool(same.all()):
+                image_term = held_term
+            else:
+                image_term = torch.where(same[:, None], held_term, self.freeze_image_term(inputs.image))   # (B, W)
+            saved = int(same.sum()) * held_term.shape[1] * inputs.image[0].numel() if bool(same.all()) else 0
+            # Renewed only from an image that arrived: a missing camera's zeros must not replace the term.
+            held = (torch.where(renew.view(-1, 1, 1, 1), inputs.image, held_image),
+                    torch.where(renew[:, None], image_term, held_term), held_seen | renew)
+        logit = self.freeze_logit(inputs.events, inputs.image, valid, tool, image_term)
+        return torch.sigmoid(logit) * seeing, held, saved
 
     def control_pathway_macs(self, b: int) -> int:
         """MACs of the pathways for a batch of ``b`` (they run every tick)."""

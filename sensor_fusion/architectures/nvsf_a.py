@@ -240,9 +240,9 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
             encoder_macs += goal_macs
         head_logits = self.head(head_input)                                     # (B, A)
-        head_output, pathway_state, goal = self.command_through_pathways(
+        head_output, pathway_state, goal, held_macs = self.command_through_pathways(
             head_logits, inputs, gate[:, MODALITIES.index('wrench')], goal, state)   # head_output (B, A)
-        cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b))
+        cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b) - held_macs)
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out
         # episodes left the start; with the expert starting it on 25 % of the ticks, 10 of 12

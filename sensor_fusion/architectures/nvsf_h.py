@@ -164,10 +164,10 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
             if self.config.instruction_memory:
                 next_state += (goal['instruction'],)
             host += goal_macs
-        head_output, pathway_state, goal = self.command_through_pathways(
+        head_output, pathway_state, goal, held_macs = self.command_through_pathways(
             self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state)   # (B, A)
         next_state += pathway_state
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
-        host += self.control_pathway_macs(b)
+        host += self.control_pathway_macs(b) - held_macs
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output, state=next_state,
                             cost=patch_cost + ComputeCost(dense_macs=host), goal=goal)

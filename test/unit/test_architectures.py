@@ -274,6 +274,8 @@ def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and
         assert torch.equal(every_tick.action, holding.action)
     held_index = [MODALITIES.index(m) for m in HELD_MODALITIES]
     saved = sum(model.encoders.macs(m, 1) for m in HELD_MODALITIES) + linear_macs(model.goal.candidate_locator, 1)
+    if model.config.freeze_pathway:   # and the image's term of the freeze detector's first layer
+        saved += model.freeze_image_term(first.image).numel() * first.image.numel()
     for tick in (1, 3):   # the held encoders (and the camera's locator) did not run again
         assert not held[tick].gate[0, held_index].any() and held[tick].gate[0].sum() == len(MODALITIES) - len(held_index)
         assert held[tick].cost.dense_macs == encoded[tick].cost.dense_macs - saved
@@ -517,7 +519,7 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
         model.freeze[-1].bias.fill_(-50.0)                                   # the ball is no longer seen
         held = model(inputs, frozen.state)
         torch.testing.assert_close(held.goal['freeze'], torch.full((2,), 0.5))   # decays by freeze_hold
-        unfrozen = plain(inputs, frozen.state[:-1])                          # the same plan, no freeze
+        unfrozen = plain(inputs, frozen.state[:len(plain.initial_state(2))])   # the same plan, no freeze
         torch.testing.assert_close(held.action[0], unfrozen.action[0] * 0.5 ** 3)  # shaped: x (1 - 0.5)^3
     assert model.encoders_needed(model.initial_state(1))[MODALITIES.index('events')]
     with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
@@ -528,6 +530,41 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
                                          'descent_pathway': False})
     with pytest.raises(ValueError, match='freeze_hold'):
         load_config('nvsf_a', overrides={'freeze_hold': 1.0})
+
+
+def test_freeze_holds_its_image_term_for_a_repeated_frame_and_not_from_a_missing_camera():
+    model = build('nvsf_a')
+    with torch.no_grad():
+        model.freeze[-1].weight.normal_(std=0.5)                             # a detector that says something
+        model.freeze[-1].bias.fill_(0.0)
+    first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
+    repeated = dataclasses.replace(second, image=first.image)                # the same frame, the rest new
+    missing = second.without(torch.tensor([[m == 'camera' for m in MODALITIES]]))
+    sequence = [first, repeated, missing, repeated, second]
+
+    def run(training):
+        model.train(training)
+        state, outs = model.initial_state(1), []
+        with torch.no_grad():
+            for inputs in sequence:
+                out = model(inputs, state)
+                state, outs = out.state, outs + [out]
+        return outs
+
+    every_tick, holding = run(training=True), run(training=False)
+    for computed, held in zip(every_tick, holding):
+        assert torch.equal(computed.goal['freeze'], held.goal['freeze'])
+        assert torch.equal(computed.action, held.action)
+    image_term = model.freeze_image_term(first.image).numel() * first.image.numel()   # W x 3 S S MACs
+    camera_encoder = model.encoders.macs('camera', 1) + linear_macs(model.goal.candidate_locator, 1)
+    # Tick 1 repeats tick 0's frame; tick 3 repeats it after a tick without the camera (whose zeros
+    # did not replace the held term), and the pad and events of tick 2; ticks 0 and 4 bring new frames
+    # (tick 4 the pad and events of tick 3).
+    assert holding[0].cost.dense_macs == every_tick[0].cost.dense_macs
+    assert holding[1].cost.dense_macs == every_tick[1].cost.dense_macs - image_term - camera_encoder
+    pad_and_events = model.encoders.macs('tactile', 1) + model.encoders.macs('events', 1)
+    assert holding[3].cost.dense_macs == every_tick[3].cost.dense_macs - image_term - camera_encoder - pad_and_events
+    assert holding[4].cost.dense_macs == every_tick[4].cost.dense_macs - pad_and_events
 
 
 CONTROL_PATHWAYS = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='take_over', reflex_force='magnitude',
