@@ -110,8 +110,14 @@ def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, a
     if written is not None:
         print(f'video: {written} ({video.frames} frames)')
     if json_path is not None:
+        from .model_card import sha256
+        from .paths import models_dir
+        # Named by their weights, as `report` saves its runs: a record file says what it measured, and
+        # `report --from-saved` can put it in the results table.
+        measured = Path(weights) if weights else models_dir() / f'{architecture}.safetensors'
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps({'settings': asdict(settings), 'records': [asdict(r) for r in records]}))
+        json_path.write_text(json.dumps({'settings': {**asdict(settings), 'weights_sha256': sha256(measured)},
+                                         'records': [asdict(r) for r in records]}))
         print(f'records: {json_path}')
     return 0
 

@@ -70,6 +70,9 @@ def test_eval_command_prints_the_table_and_writes_records(tmp_path):
     assert '| nvsf_a/cpu without camera | 1 |' in run.stdout
     data = json.loads(out.read_text())
     assert data['settings']['ablate'] == 'camera' and len(data['records']) == 1
+    from sensor_fusion.model_card import sha256
+    from sensor_fusion.paths import models_dir
+    assert data['settings']['weights_sha256'] == sha256(models_dir() / 'nvsf_a.safetensors')   # what it measured
 
 
 def test_the_report_keeps_a_saved_run_only_for_the_same_weights(tmp_path, monkeypatch):
