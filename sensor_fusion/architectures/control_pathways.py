@@ -309,15 +309,16 @@ class ControlPathways:
         if not self.training:
             camera = valid[:, 1].bool()                                         # (B,)
             if inputs.batch_size == 1:   # the deployment path: one comparison
-                same = torch.tensor([bool(camera[0]) and bool(held_seen[0]) and torch.equal(inputs.image, held_image)])
+                same = torch.tensor([bool(camera[0]) and bool(held_seen[0]) and torch.equal(inputs.image, held_image)],
+                                    device=camera.device)
             else:
                 same = camera & held_seen & (inputs.image == held_image).flatten(1).all(dim=1)   # (B,)
             renew = camera & ~same                                               # (B,)
-            if bool(same.all()):
+            if bool(same.all()):   # nothing computed (a batch with some rows new computes every row)
                 image_term = held_term
+                saved = inputs.batch_size * held_term.shape[1] * inputs.image[0].numel()
             else:
                 image_term = torch.where(same[:, None], held_term, self.freeze_image_term(inputs.image))   # (B, W)
-            saved = int(same.sum()) * held_term.shape[1] * inputs.image[0].numel() if bool(same.all()) else 0
             # Renewed only from an image that arrived: a missing camera's zeros must not replace the term.
             held = (torch.where(renew.view(-1, 1, 1, 1), inputs.image, held_image),
                     torch.where(renew[:, None], image_term, held_term), held_seen | renew)

@@ -27,9 +27,8 @@ Beside the head sit the control pathways (press reflex, descent bound, ball free
 its own: control_pathways.py, shared with NVSF-H.
 
 An encoder whose input has not changed since it last ran is not run again: its token is held
-(``HELD_MODALITIES``; at inference only, the outputs bit-identical). The 15 Hz camera gives a
-100 Hz loop a new frame on one tick in seven: measured on recorded episodes, its input repeated
-on 87 % of the ticks, the tactile pad's on 91 % (no contact), the events' on 20 % (empty windows).
+(``HELD_MODALITIES``, encoders.HeldTokens; at inference only, the outputs bit-identical). The
+15 Hz camera gives a 100 Hz loop a new frame on one tick in seven.
 
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
 save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
@@ -52,15 +51,13 @@ from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State, require_divisible,
                    require_positive)
 from .control_pathways import ControlPathwayConfig, ControlPathways
-from .encoders import GoalPathway, SummaryEncoders
+from .encoders import GoalPathway, HeldTokens, SummaryEncoders
 from .layers import linear_macs
 
 GATE_MODES = ('all', 'threshold', 'sample')
-#: Modalities whose input repeats between ticks (a slower sensor held, or nothing to report), so an
-#: unchanged input's token is held instead of encoded again (module docstring). The wrench and audio
-#: windows slide every tick and the joints carry sensor noise: comparing them would only cost.
+#: Modalities whose unchanged input's token is held instead of encoded again (encoders.HeldTokens).
 HELD_MODALITIES = ('camera', 'tactile', 'events')
-_HELD_INPUTS = {'camera': 'image', 'tactile': 'tactile', 'events': 'events'}   # the FusionInputs field each reads
+_HELD_INDEX = [MODALITIES.index(name) for name in HELD_MODALITIES]
 
 
 @dataclass(frozen=True)
@@ -111,6 +108,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         else:
             self.head = nn.Linear(c.d_plan, c.action_dim)
         self.build_control_pathways()
+        self.held_tokens = HeldTokens(HELD_MODALITIES, d, c.preprocess)
         self.gate_mode = c.gate_mode
 
     @property
@@ -129,48 +127,11 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
                  torch.zeros(batch_size, c.action_dim, device=device))    # previous action
         if c.goal_pathway:
             state += self.goal.initial_state(batch_size, device)                 # last candidates, last tool
-        return state + self._held_state(batch_size, device) + self.control_pathway_state(batch_size, device)
-
-    def _held_state(self, batch_size: int, device: torch.device | str) -> State:
-        """(held tokens (B, H, D), held (B, H) bool: a token is held, then the input each was made
-        from, per HELD_MODALITIES): nothing held at first."""
-        c, pre = self.config, self.config.preprocess
-        shapes = {'camera': (3, pre.camera.size, pre.camera.size), 'tactile': (1, pre.tactile_grid, pre.tactile_grid),
-                  'events': (pre.events.bins, pre.events.channels, pre.events.grid, pre.events.grid)}
-        return ((torch.zeros(batch_size, len(HELD_MODALITIES), c.d_model, device=device),
-                 torch.zeros(batch_size, len(HELD_MODALITIES), dtype=torch.bool, device=device))
-                + tuple(torch.zeros(batch_size, *shapes[name], device=device) for name in HELD_MODALITIES))
+        return state + self.held_tokens.initial_state(batch_size, device) + self.control_pathway_state(batch_size, device)
 
     def _held_slice(self) -> slice:
         start = 4 if self.config.goal_pathway else 2
-        return slice(start, start + 2 + len(HELD_MODALITIES))
-
-    def unchanged_inputs(self, inputs: FusionInputs, gate: torch.Tensor, held: State) -> torch.Tensor:
-        """(B, M) bool: the gate chose the encoder, and its input equals the one its held token was made from."""
-        held_seen, held_inputs = held[1], held[2:]
-        unchanged = torch.zeros_like(gate)
-        for h, name in enumerate(HELD_MODALITIES):
-            m = MODALITIES.index(name)
-            current = getattr(inputs, _HELD_INPUTS[name])
-            if gate.shape[0] == 1:   # the deployment path: one comparison, no per-row bookkeeping
-                same = bool(gate[0, m]) and bool(held_seen[0, h]) and torch.equal(current, held_inputs[h])
-                unchanged[0, m] = same
-            else:
-                same = (current == held_inputs[h]).flatten(1).all(dim=1)          # (B,)
-                unchanged[:, m] = gate[:, m] & held_seen[:, h] & same
-        return unchanged
-
-    def _hold(self, held: State, run: torch.Tensor, tokens: torch.Tensor, inputs: FusionInputs) -> State:
-        """The held entries after this tick: the token and input of every encoder that ran replace the held ones."""
-        index = [MODALITIES.index(name) for name in HELD_MODALITIES]
-        ran = run[:, index]                                                     # (B, H)
-        if not ran.any():
-            return held
-        held_tokens = torch.where(ran[:, :, None], tokens[:, index], held[0])  # (B, H, D)
-        held_inputs = tuple(
-            torch.where(ran[:, h].view(-1, *([1] * (previous.dim() - 1))), getattr(inputs, _HELD_INPUTS[name]), previous)
-            for h, (name, previous) in enumerate(zip(HELD_MODALITIES, held[2:])))
-        return (held_tokens, held[1] | ran) + held_inputs
+        return slice(start, start + self.held_tokens.entries)
 
     def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities)."""
@@ -211,15 +172,15 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         # chosen encoder runs, and nothing is held.
         run = gate
         if not self.training:
-            unchanged = self.unchanged_inputs(inputs, gate, held)               # (B, M)
-            run = gate & ~unchanged
+            unchanged = self.held_tokens.unchanged(inputs, gate[:, _HELD_INDEX], held)   # (B, H)
+            run = gate.clone()
+            run[:, _HELD_INDEX] &= ~unchanged
         tokens, encoder_macs = self.encode_gated(inputs, run)                   # (B, M, D)
         if not self.training:
             if unchanged.any():
-                index = [MODALITIES.index(name) for name in HELD_MODALITIES]
                 tokens = tokens.clone()
-                tokens[:, index] = torch.where(unchanged[:, index, None], held[0], tokens[:, index])
-            held = self._hold(held, run, tokens, inputs)
+                tokens[:, _HELD_INDEX] = torch.where(unchanged[:, :, None], held[0], tokens[:, _HELD_INDEX])
+            held = self.held_tokens.update(held, run[:, _HELD_INDEX], tokens[:, _HELD_INDEX], inputs)
         if self.config.goal_pathway:   # from the raw camera token, before the modality embedding
             # A held camera token locates what it located when made: the last candidates stand.
             located = self.goal.locate(inputs, tokens[:, MODALITIES.index('camera')],

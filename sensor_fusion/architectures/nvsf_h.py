@@ -30,11 +30,13 @@ from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State,
                    modality_index, require_divisible, require_positive)
 from .control_pathways import ControlPathwayConfig, ControlPathways
-from .encoders import GoalPathway, SummaryEncoders
+from .encoders import GoalPathway, HeldTokens, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify_volume, transformer_macs
 from .spiking import SpikingPatchNet
 
 GLOBAL_MODALITIES = ('camera', 'wrench', 'tactile', 'audio', 'proprio')
+#: Global tokens held while their input is unchanged (encoders.HeldTokens): at inference, bit-identical.
+HELD_MODALITIES = ('camera', 'tactile')
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,45 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         nn.init.normal_(self.token_type, std=0.02)
         self._global_index = [modality_index(m) for m in GLOBAL_MODALITIES]
         self._events_index = modality_index('events')
+        self.held_tokens = HeldTokens(HELD_MODALITIES, d, c.preprocess)
+        self._held_index = [modality_index(m) for m in HELD_MODALITIES]
 
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
         state = (torch.zeros(batch_size, 1, self.config.d_model, device=device),     # memory token
                  torch.zeros(batch_size, 1, dtype=torch.bool, device=device))        # memory filled
         if self.config.goal_pathway:
             state += self.goal.initial_state(batch_size, device)
-        return state + self.control_pathway_state(batch_size, device)   # the freeze held from earlier ticks
+        return state + self.held_tokens.initial_state(batch_size, device) + self.control_pathway_state(batch_size, device)
+
+    def _held_slice(self) -> slice:
+        c = self.config
+        start = 2 + (2 if c.goal_pathway else 0) + (1 if c.instruction_memory else 0)
+        return slice(start, start + self.held_tokens.entries)
+
+    def global_tokens(self, inputs: FusionInputs, held: State) -> tuple[torch.Tensor, torch.Tensor, State, int]:
+        """((B, G, D) the global tokens, (B,) the camera token was made this tick, the held entries after
+        this tick, the MACs of the encoders that ran). At inference a held modality whose input is
+        unchanged on every row takes its held token and its encoder does not run."""
+        b = inputs.batch_size
+        present = inputs.mask[:, self._held_index]                                   # (B, H)
+        unchanged = torch.zeros_like(present) if self.training else self.held_tokens.unchanged(inputs, present, held)
+        tokens, macs = [], 0
+        for name in GLOBAL_MODALITIES:
+            h = HELD_MODALITIES.index(name) if name in HELD_MODALITIES else None
+            if h is not None and bool(unchanged[:, h].all()):
+                tokens.append(held[0][:, h])                                         # (B, D), nothing computed
+                continue
+            token = self.encoders.encode(name, inputs)                              # (B, D)
+            if h is not None:
+                token = torch.where(unchanged[:, h, None], held[0][:, h], token)
+            tokens.append(token)
+            macs += self.encoders.macs(name, b)
+        globals_ = torch.stack(tokens, dim=1)                                        # (B, G, D)
+        ran = present & ~unchanged                                                   # (B, H)
+        if not self.training:
+            held = self.held_tokens.update(held, ran, globals_[:, [GLOBAL_MODALITIES.index(m) for m in HELD_MODALITIES]],
+                                           inputs)
+        return globals_, ran[:, HELD_MODALITIES.index('camera')], held, macs
 
     def select_patches(self, inputs: FusionInputs) -> tuple[torch.Tensor, torch.Tensor]:
         """(patches (B, P, T, 2*p*p) event counts, selected (B, P) bool): the dynamic patch set."""
@@ -139,11 +173,11 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         memory, memory_valid = state[:2]
         b = inputs.batch_size
-        globals_ = torch.stack([self.encoders.encode(m, inputs) for m in GLOBAL_MODALITIES], dim=1)  # (B, 5, D)
+        globals_, camera_made, held_tokens, host = self.global_tokens(inputs, state[self._held_slice()])   # (B, 5, D)
         if self.config.goal_pathway:
+            # A held camera token locates what it located when made: the last candidates stand.
             located = self.goal.locate(inputs, globals_[:, GLOBAL_MODALITIES.index('camera')],
-                                       inputs.mask[:, modality_index('camera')], inputs.mask[:, modality_index('proprio')],
-                                       *state[2:4])
+                                       camera_made, inputs.mask[:, modality_index('proprio')], *state[2:4])
         audio = globals_[:, GLOBAL_MODALITIES.index('audio')]                       # (B, D): gates the held instruction
         globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
         patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
@@ -155,7 +189,6 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
             x = block(x, valid)
         summary = self.norm(x[:, -1])                                                # (B, D)
         goal, head_input, next_state = {}, summary, (summary[:, None], valid[:, -1:])
-        host = sum(self.encoders.macs(m, b) for m in GLOBAL_MODALITIES)
         if self.config.goal_pathway:
             held = state[4] if self.config.instruction_memory else None                # (B, K) or None
             goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio,
@@ -166,7 +199,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
             host += goal_macs
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
             self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state)   # (B, A)
-        next_state += pathway_state
+        next_state += held_tokens + pathway_state
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
         host += self.control_pathway_macs(b) - held_macs
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output, state=next_state,

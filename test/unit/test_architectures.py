@@ -291,6 +291,34 @@ def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and
     torch.testing.assert_close(pair.action[:1], held[1].action)
 
 
+@pytest.mark.parametrize('goal_pathway', [False, True])
+def test_nvsf_h_holds_the_camera_and_pad_tokens_of_unchanged_inputs_with_the_same_commands(goal_pathway):
+    from sensor_fusion.architectures.nvsf_h import HELD_MODALITIES
+    model = build('nvsf_h', goal_pathway=goal_pathway)
+    first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
+    repeated = dataclasses.replace(second, image=first.image, tactile=first.tactile)   # the rest new
+    sequence = [first, repeated, second]
+
+    def run(training):
+        model.train(training)
+        state, outs = model.initial_state(1), []
+        with torch.no_grad():
+            for inputs in sequence:
+                out = model(inputs, state)
+                state, outs = out.state, outs + [out]
+        return outs
+
+    every_tick, holding = run(training=True), run(training=False)
+    for computed, held in zip(every_tick, holding):
+        assert torch.equal(computed.action, held.action)
+    saved = sum(model.encoders.macs(m, 1) for m in HELD_MODALITIES)
+    if goal_pathway:   # the camera's locator keeps the last sighting
+        saved += linear_macs(model.goal.candidate_locator, 1)
+    assert holding[1].cost.dense_macs == every_tick[1].cost.dense_macs - saved
+    for tick in (0, 2):
+        assert holding[tick].cost.dense_macs == every_tick[tick].cost.dense_macs
+
+
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     model = build('nvsf_a').eval()
     with torch.no_grad():
@@ -659,7 +687,7 @@ def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_nam
     state = model.initial_state(2)
     assert len(state) == len(build('nvsf_h', goal_pathway=True).initial_state(2)) + 1
     held = torch.tensor([[3.0, 0.0, -3.0], [-3.0, 3.0, 0.0]])             # what an earlier tone named
-    state = state[:4] + (held,)
+    state = state[:4] + (held,) + state[5:]
     with torch.no_grad():
         model.goal.instruction_update.weight.zero_()
         model.goal.instruction_update.bias.fill_(-50.0)                   # hold
