@@ -251,6 +251,18 @@ def test_yaml_config_round_trips_through_the_dataclass(key):
         {k: v for k, v in dataclasses.asdict(config).items()}))
 
 
+def run_ticks(model, sequence, training):
+    """The outputs of ``model`` over a sequence of single-row inputs from a fresh state; training mode
+    never holds a token (its weights change between windows), inference does."""
+    model.train(training)
+    state, outs = model.initial_state(1), []
+    with torch.no_grad():
+        for inputs in sequence:
+            out = model(inputs, state)
+            state, outs = out.state, outs + [out]
+    return outs
+
+
 def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and_less_compute():
     from sensor_fusion.architectures.nvsf_a import HELD_MODALITIES
     model = build('nvsf_a')
@@ -260,16 +272,7 @@ def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and
     repeated = dataclasses.replace(second, image=first.image, tactile=first.tactile, events=first.events)
     sequence = [first, repeated, second, second]
 
-    def run(training):
-        model.train(training)
-        state, outs = model.initial_state(1), []
-        with torch.no_grad():
-            for inputs in sequence:
-                out = model(inputs, state)
-                state, outs = out.state, outs + [out]
-        return outs
-
-    encoded, held = run(training=True), run(training=False)   # training never holds (its weights change)
+    encoded, held = run_ticks(model, sequence, training=True), run_ticks(model, sequence, training=False)
     for every_tick, holding in zip(encoded, held):
         assert torch.equal(every_tick.action, holding.action)
     held_index = [MODALITIES.index(m) for m in HELD_MODALITIES]
@@ -299,16 +302,7 @@ def test_nvsf_h_holds_the_camera_and_pad_tokens_of_unchanged_inputs_with_the_sam
     repeated = dataclasses.replace(second, image=first.image, tactile=first.tactile)   # the rest new
     sequence = [first, repeated, second]
 
-    def run(training):
-        model.train(training)
-        state, outs = model.initial_state(1), []
-        with torch.no_grad():
-            for inputs in sequence:
-                out = model(inputs, state)
-                state, outs = out.state, outs + [out]
-        return outs
-
-    every_tick, holding = run(training=True), run(training=False)
+    every_tick, holding = run_ticks(model, sequence, training=True), run_ticks(model, sequence, training=False)
     for computed, held in zip(every_tick, holding):
         assert torch.equal(computed.action, held.action)
     saved = sum(model.encoders.macs(m, 1) for m in HELD_MODALITIES)
@@ -570,16 +564,7 @@ def test_freeze_holds_its_image_term_for_a_repeated_frame_and_not_from_a_missing
     missing = second.without(torch.tensor([[m == 'camera' for m in MODALITIES]]))
     sequence = [first, repeated, missing, repeated, second]
 
-    def run(training):
-        model.train(training)
-        state, outs = model.initial_state(1), []
-        with torch.no_grad():
-            for inputs in sequence:
-                out = model(inputs, state)
-                state, outs = out.state, outs + [out]
-        return outs
-
-    every_tick, holding = run(training=True), run(training=False)
+    every_tick, holding = run_ticks(model, sequence, training=True), run_ticks(model, sequence, training=False)
     for computed, held in zip(every_tick, holding):
         assert torch.equal(computed.goal['freeze'], held.goal['freeze'])
         assert torch.equal(computed.action, held.action)
