@@ -153,9 +153,11 @@ class ControlPathways:
         return 4 if self.config.freeze_pathway else 0
 
     def control_pathway_inputs(self) -> tuple[str, ...]:
-        """The modalities the pathways read every tick (a gate must not skip them)."""
+        """The modalities the pathways read every tick, raw: they are preprocessed whatever a gate says
+        of their encoders."""
         c = self.config
-        return (('events', 'camera', 'wrench') if c.freeze_pathway else ()) + (('proprio',) if c.descent_pathway else ())
+        needed = (('events', 'camera', 'wrench') if c.freeze_pathway else ()) + (('proprio',) if c.descent_pathway else ())
+        return needed + (('wrench',) if c.reflex_pathway and 'wrench' not in needed else ())
 
     def command_through_pathways(self, head_logits: torch.Tensor, inputs: FusionInputs, wrench_read: torch.Tensor,
                                  goal: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...]

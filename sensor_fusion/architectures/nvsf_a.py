@@ -170,16 +170,23 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         held = state[self._held_slice()]
         # Training updates the weights between windows, so a held token would be stale there: every
         # chosen encoder runs, and nothing is held.
-        run = gate
+        run, attended = gate, gate                                              # (B, M) each
         if not self.training:
-            unchanged = self.held_tokens.unchanged(inputs, gate[:, _HELD_INDEX], held)   # (B, H)
-            run = gate.clone()
-            run[:, _HELD_INDEX] &= ~unchanged
+            # The held token stands in where the input is unchanged (the same token), and where the gate
+            # skipped a present input: not looking keeps what was last seen, as the goal pathway keeps
+            # the last sighting. Masked instead, a skipped camera left the plan without the cubes and a
+            # gate trained by reinforcement learning to skip it lowered success (README, Results).
+            present = inputs.mask[:, _HELD_INDEX]                               # (B, H)
+            unchanged = self.held_tokens.unchanged(inputs, present, held)       # (B, H)
+            stand_in = unchanged | (present & held[1] & ~gate[:, _HELD_INDEX])  # (B, H)
+            run, attended = gate.clone(), gate.clone()
+            run[:, _HELD_INDEX] &= ~stand_in
+            attended[:, _HELD_INDEX] |= stand_in
         tokens, encoder_macs = self.encode_gated(inputs, run)                   # (B, M, D)
         if not self.training:
-            if unchanged.any():
+            if stand_in.any():
                 tokens = tokens.clone()
-                tokens[:, _HELD_INDEX] = torch.where(unchanged[:, :, None], held[0], tokens[:, _HELD_INDEX])
+                tokens[:, _HELD_INDEX] = torch.where(stand_in[:, :, None], held[0], tokens[:, _HELD_INDEX])
             held = self.held_tokens.update(held, run[:, _HELD_INDEX], tokens[:, _HELD_INDEX], inputs)
         if self.config.goal_pathway:   # from the raw camera token, before the modality embedding
             # A held camera token locates what it located when made: the last candidates stand.
@@ -192,7 +199,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         keys = tokens.view(b, m, h, d // h).transpose(1, 2)                     # (B, H, M, D/H)
         values = self.value(tokens).view(b, m, h, d // h).transpose(1, 2)      # (B, H, M, D/H)
         scores = (query @ keys.transpose(2, 3)) / math.sqrt(d // h)            # (B, H, 1, M)
-        weights = torch.softmax(scores.masked_fill(~gate[:, None, None, :], float('-inf')), dim=-1)
+        weights = torch.softmax(scores.masked_fill(~attended[:, None, None, :], float('-inf')), dim=-1)
         weights = torch.nan_to_num(weights, nan=0.0)                            # no encoder ran: empty readout
         readout = (weights @ values).reshape(b, d)                              # (B, D)
         plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
@@ -201,8 +208,10 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
             encoder_macs += goal_macs
         head_logits = self.head(head_input)                                     # (B, A)
+        # The reflex reads the raw wrench whatever the gate says of its encoder (control_pathway_inputs):
+        # gated by the encoder's choice, a gate that skipped the wrench encoder switched the press off.
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
-            head_logits, inputs, gate[:, MODALITIES.index('wrench')], goal, state)   # head_output (B, A)
+            head_logits, inputs, inputs.mask[:, MODALITIES.index('wrench')], goal, state)   # head_output (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b) - held_macs)
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out

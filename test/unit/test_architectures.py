@@ -313,6 +313,26 @@ def test_nvsf_h_holds_the_camera_and_pad_tokens_of_unchanged_inputs_with_the_sam
         assert holding[tick].cost.dense_macs == every_tick[tick].cost.dense_macs
 
 
+def test_nvsf_a_gate_skipping_a_present_input_keeps_its_last_token_as_an_unchanged_input_does():
+    # Without the freeze detector, which reads the raw image whatever the gate says.
+    model = build('nvsf_a', freeze_pathway=False).eval()
+    first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
+    camera = MODALITIES.index('camera')
+    with torch.no_grad():
+        after_first = model(first, model.initial_state(1)).state
+        same_frame = model(dataclasses.replace(second, image=first.image), after_first)
+        model.gate.bias[camera] = -10.0                                      # the gate skips the new frame
+        skipped = model(second, after_first)
+    assert not skipped.gate[0, camera] and not same_frame.gate[0, camera]
+    assert torch.equal(skipped.action, same_frame.action)                    # the last frame's token stood in
+    assert skipped.cost.dense_macs == same_frame.cost.dense_macs
+    with torch.no_grad():                                                    # nothing seen yet: masked
+        fresh = model(second, model.initial_state(1))
+        model.gate.bias[camera] = 3.0
+        blind = model(second.without(torch.tensor([[m == 'camera' for m in MODALITIES]])), model.initial_state(1))
+    torch.testing.assert_close(fresh.action, blind.action)
+
+
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     model = build('nvsf_a').eval()
     with torch.no_grad():
