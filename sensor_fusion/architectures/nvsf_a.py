@@ -28,7 +28,9 @@ its own: control_pathways.py, shared with NVSF-H.
 
 An encoder whose input has not changed since it last ran is not run again: its token is held
 (``HELD_MODALITIES``, encoders.HeldTokens; at inference only, the outputs bit-identical). The
-15 Hz camera gives a 100 Hz loop a new frame on one tick in seven.
+15 Hz camera gives a 100 Hz loop a new frame on one tick in seven. Where the gate skips a present
+input of these, its held token stands in too (not looking keeps what was last seen); with nothing
+held yet, or for the other modalities, a skipped encoder's token is masked from the readout.
 
 The gate is decided from the previous plan *before* any encoder runs, which is what lets it
 save compute. Gate modes: ``all`` (every valid encoder, for behaviour cloning), ``threshold``
