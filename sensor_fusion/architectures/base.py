@@ -105,6 +105,15 @@ class FusionArchitecture(nn.Module):
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         raise NotImplementedError(f'{type(self).__name__} must define forward')
 
+    def encode_window(self, inputs: FusionInputs, ticks: int) -> Optional[dict[str, torch.Tensor]]:
+        """Training: what ``forward`` computes from each tick alone, for a window of ``ticks`` ticks
+        stacked tick-major (row t * B + b: tick t of episode b), in one pass: tensors of T * B rows by
+        name. ``forward`` then takes tick t's rows as ``encoded``. None (the default): the architecture
+        computes it all inside ``forward``. The trainer calls it in training mode only: at inference
+        the held tokens (encoders.HeldTokens) already skip the repeated inputs.
+        """
+        return None
+
     # The task's decisive commands are small: holding still while the ball passes means under 0.1
     # of full speed, and holding a 4 +- 1 N press means z-velocities of a few hundredths. A linear
     # head regressed with MSE spends its precision on the large travel commands and creeps at

@@ -97,7 +97,7 @@ class SummaryEncoders(nn.Module):
                  camera_sharpness: float = 1.0):
         super().__init__()
         sizes = summary_feature_sizes(pre)
-        self.modalities = modalities
+        self.modalities, self.d_model = modalities, d_model
         self.encoders = nn.ModuleDict({
             m: CameraKeypointEncoder(pre.camera.size, d_model, sharpness=camera_sharpness) if m == 'camera'
             else nn.Sequential(nn.Linear(sizes[m], d_model), nn.ReLU(), nn.Linear(d_model, d_model))
@@ -113,6 +113,43 @@ class SummaryEncoders(nn.Module):
     def macs(self, name: str, rows: int) -> int:
         encoder = self.encoders[name]
         return encoder.macs(rows) if isinstance(encoder, CameraKeypointEncoder) else linear_macs(encoder, rows)
+
+    def encode_window(self, name: str, inputs: FusionInputs, ticks: int, run: torch.Tensor) -> torch.Tensor:
+        """Training: the tokens (T * B, D) of modality ``name`` for a window of ``ticks`` ticks stacked
+        tick-major (row t * B + b is tick t of episode b), on the rows ``run`` (T * B,) bool marks, zeros
+        on the others. The same tokens as :meth:`encode` tick by tick, from one call instead of T.
+
+        Why: truncated backpropagation runs the recurrence tick by tick, but an encoder reads one tick
+        alone, so it need not wait for the recurrence. Measured on NVSF-A's cloning (32 episodes, 64-tick
+        windows), the camera encoder's convolutions forward and backward took 24 % of the time,
+        called on 32 rows a tick.
+
+        An input that repeats (REPEATING_INPUTS: the 15 Hz camera's frame held over ~7 ticks of a 100 Hz
+        loop, the pad without contact) is encoded once per run of equal ticks of an episode, and that
+        token is gathered for the run's ticks. Its gradient sums over them, as it would over the ticks
+        encoded one by one. Only a run of ticks that all ran is shared: a missing tick breaks it.
+        """
+        features = summary_features(name, inputs)                           # (T * B, F)
+        tokens = features.new_zeros(features.shape[0], self.d_model)         # (T * B, D)
+        if name not in REPEATING_INPUTS:
+            rows = run.nonzero().squeeze(1)                                   # (R,)
+            return tokens.index_put((rows,), self.encoders[name](features[rows])) if rows.numel() else tokens
+        b = features.shape[0] // ticks
+        per_tick = features.reshape(ticks, b, -1)                            # (T, B, F)
+        ran = run.reshape(ticks, b)                                           # (T, B)
+        repeats = torch.zeros_like(ran)                                       # (T, B): same input as the tick before, both ran
+        repeats[1:] = ran[1:] & ran[:-1] & (per_tick[1:] == per_tick[:-1]).all(dim=2)
+        fresh = ran & ~repeats                                                # (T, B): encoded
+        if not bool(fresh.any()):
+            return tokens
+        # For each row, the tick of the latest fresh row of its episode at or before it.
+        tick = torch.arange(ticks, device=run.device)[:, None].expand(ticks, b)   # (T, B)
+        source_tick = torch.where(fresh, tick, torch.zeros_like(tick)).cummax(dim=0).values   # (T, B)
+        source_row = (source_tick * b + torch.arange(b, device=run.device)).reshape(-1)      # (T * B,)
+        unique_index = fresh.reshape(-1).cumsum(0) - 1                       # (T * B,) position among the fresh rows
+        unique = self.encoders[name](features[fresh.reshape(-1)])            # (U, D)
+        gathered = unique[unique_index[source_row].clamp(min=0)]             # (T * B, D)
+        return torch.where(run[:, None], gathered, tokens)
 
 
 #: The FusionInputs field each summary encoder reads, for the modalities whose input repeats between

@@ -164,7 +164,22 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             needed[MODALITIES.index(name)] = True
         return tuple(needed)
 
-    def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
+    def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:
+        """FusionArchitecture.encode_window: ``tokens`` (T * B, M, D), every encoder's token on the rows
+        whose modality is present, and with the freeze ``freeze`` (T * B, W), its input term
+        (ControlPathways.control_pathway_window).
+
+        For the gate modes that skip encoders (``threshold``, ``sample``), ``forward`` zeroes what the
+        gate skipped, as :meth:`encode_gated` leaves it.
+        """
+        encoded = {'tokens': torch.stack([self.encoders.encode_window(name, inputs, ticks, inputs.mask[:, index])
+                                          for index, name in enumerate(MODALITIES)], dim=1)}   # (T * B, M, D)
+        freeze = self.control_pathway_window(inputs)
+        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
+                ) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only."""
         plan, previous_action = state[:2]
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
@@ -184,7 +199,14 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             run, attended = gate.clone(), gate.clone()
             run[:, _HELD_INDEX] &= ~stand_in
             attended[:, _HELD_INDEX] |= stand_in
-        tokens, encoder_macs = self.encode_gated(inputs, run)                   # (B, M, D)
+        if encoded is None:
+            tokens, encoder_macs = self.encode_gated(inputs, run)               # (B, M, D)
+        else:
+            if not self.training:
+                raise ValueError('NVSF-A takes encoded tokens in training only: at inference it holds tokens')
+            tokens = torch.where(run[:, :, None], encoded['tokens'], torch.zeros_like(encoded['tokens']))   # (B, M, D)
+            counts = run.sum(dim=0).tolist()                                    # (M,) rows each encoder ran on
+            encoder_macs = sum(self.encoders.macs(name, counts[i]) for i, name in enumerate(MODALITIES) if counts[i])
         if not self.training:
             if stand_in.any():
                 tokens = tokens.clone()
@@ -213,7 +235,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         # The reflex reads the raw wrench whatever the gate says of its encoder (control_pathway_inputs):
         # gated by the encoder's choice, a gate that skipped the wrench encoder switched the press off.
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
-            head_logits, inputs, inputs.mask[:, MODALITIES.index('wrench')], goal, state)   # head_output (B, A)
+            head_logits, inputs, inputs.mask[:, MODALITIES.index('wrench')], goal, state,
+            None if encoded is None else encoded.get('freeze'))                 # head_output (B, A)
         cost = ComputeCost(dense_macs=encoder_macs + self._fixed_macs(b) - held_macs)
         # Fed back, the previous action let cloning "copy" the motion already under way: the
         # policy learned to continue a motion but never to start one from rest (0 of 12 held-out

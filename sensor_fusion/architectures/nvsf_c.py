@@ -12,6 +12,7 @@ heard or saw earlier in the episode (e.g. an instruction tone that has stopped).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -114,10 +115,20 @@ class NVSFCognitive(FusionArchitecture):
             self.embed['proprio'](inputs.proprio)[:, None],                          # (B, 1, D)
         ], dim=1)
 
-    def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
+    def embedded_sensor_tokens(self, inputs: FusionInputs) -> torch.Tensor:
+        """(B, N_sensor, D) :meth:`sensor_tokens` with their slot and modality embeddings."""
+        return self.sensor_tokens(inputs) + self.slot_embedding + self.modality_embedding(self.token_modality)
+
+    def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:
+        """FusionArchitecture.encode_window: ``sensors`` (T * B, N_sensor, D), the embedded sensor tokens."""
+        return {'sensors': self.embedded_sensor_tokens(inputs)}
+
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
+                ) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window` (training), else computed here."""
         memory, memory_valid = state
         b = inputs.batch_size
-        sensors = self.sensor_tokens(inputs) + self.slot_embedding + self.modality_embedding(self.token_modality)
+        sensors = self.embedded_sensor_tokens(inputs) if encoded is None else encoded['sensors']   # (B, N_sensor, D)
         sensor_valid = inputs.mask[:, self.token_modality]                           # (B, N_sensor)
         query = self.action_query.expand(b, 1, -1)                                   # (B, 1, D)
         x = torch.cat([memory + self.memory_age_embedding, sensors, query], dim=1)   # (B, L, D)

@@ -21,6 +21,7 @@ the host CPU, as it would beside a real chip. Its float twin is trained with sur
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, Policy
 from .control_pathways import ControlPathwayConfig, ControlPathways
 from .encoders import GoalPathway, HeldTokens, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify_volume, transformer_macs
-from .spiking import SpikingPatchNet
+from .spiking import SpikeActivity, SpikingPatchNet
 
 GLOBAL_MODALITIES = ('camera', 'wrench', 'tactile', 'audio', 'proprio')
 #: Global tokens held while their input is unchanged (encoders.HeldTokens): at inference, bit-identical.
@@ -166,21 +167,52 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         tokens = self.patch_embed(counts) + self.patch_position[cols] + self.token_type[-3]  # (N_sel, D)
         slot = torch.cumsum(selected.to(torch.int64), dim=1)[rows, cols] - 1         # (N_sel,) packed position
         packed = packed.index_put((rows, slot), tokens)
-        cost = self.snn.cost(n_selected, spikes.shape[1], activity) + ComputeCost(
-            dense_macs=linear_macs(self.patch_embed, n_selected))
-        return packed, valid, cost, n_selected
+        return packed, valid, self.patch_cost(n_selected, spikes.shape[1], activity), n_selected
 
-    def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
+    def patch_cost(self, n_selected: int, steps: int, activity: Optional[SpikeActivity] = None) -> ComputeCost:
+        """The spiking network's cost (``activity``: its spike counts, which ``loihi_sim`` needs; the float
+        network's MACs do not) and the patch embedding's MACs, for ``n_selected`` patches of ``steps`` bins."""
+        return self.snn.cost(n_selected, steps, activity) + ComputeCost(
+            dense_macs=linear_macs(self.patch_embed, n_selected))
+
+    def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:
+        """FusionArchitecture.encode_window: ``globals`` (T * B, G, D), every global token (training encodes
+        every row, as :meth:`global_tokens` does); ``patches`` (T * B, N_max, D) and ``patch_valid``
+        (T * B, N_max), :meth:`patch_tokens` packed over the window (``forward`` trims each tick to its own
+        widest row: packing is left-aligned, so the columns cut hold no valid token); with the freeze,
+        ``freeze`` (T * B, W) its input term (ControlPathways.control_pathway_window)."""
+        every_row = torch.ones(inputs.batch_size, dtype=torch.bool, device=inputs.mask.device)
+        globals_ = torch.stack([self.encoders.encode_window(name, inputs, ticks, every_row)
+                                for name in GLOBAL_MODALITIES], dim=1)              # (T * B, G, D)
+        patches, patch_valid, _, _ = self.patch_tokens(inputs)                       # (T * B, N_max, D), (T * B, N_max)
+        encoded = {'globals': globals_, 'patches': patches, 'patch_valid': patch_valid}
+        freeze = self.control_pathway_window(inputs)
+        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
+                ) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only."""
         memory, memory_valid = state[:2]
         b = inputs.batch_size
-        globals_, camera_made, held_tokens, host = self.global_tokens(inputs, state[self._held_slice()])   # (B, 5, D)
+        if encoded is None:
+            globals_, camera_made, held_tokens, host = self.global_tokens(inputs, state[self._held_slice()])   # (B, 5, D)
+            patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
+        else:
+            if not self.training:
+                raise ValueError('NVSF-H takes encoded tokens in training only: at inference it holds tokens')
+            # As global_tokens and patch_tokens in training: every global encoder on every row, nothing held.
+            globals_, held_tokens = encoded['globals'], state[self._held_slice()]
+            camera_made = inputs.mask[:, modality_index('camera')]
+            host = sum(self.encoders.macs(name, b) for name in GLOBAL_MODALITIES)
+            width = int(encoded['patch_valid'].sum(dim=1).max()) if b else 0
+            patches, patch_valid = encoded['patches'][:, :width], encoded['patch_valid'][:, :width]   # (B, N_max, D)
+            patch_cost = self.patch_cost(int(patch_valid.sum()), inputs.events.shape[1])
         if self.config.goal_pathway:
             # A held camera token locates what it located when made: the last candidates stand.
             located = self.goal.locate(inputs, globals_[:, GLOBAL_MODALITIES.index('camera')],
                                        camera_made, inputs.mask[:, modality_index('proprio')], *state[2:4])
         audio = globals_[:, GLOBAL_MODALITIES.index('audio')]                       # (B, D): gates the held instruction
         globals_ = globals_ + self.token_type[:len(GLOBAL_MODALITIES)]
-        patches, patch_valid, patch_cost, _ = self.patch_tokens(inputs)
         query = self.token_type[-1].expand(b, 1, -1)                                 # (B, 1, D)
         x = torch.cat([memory + self.token_type[-2], globals_, patches, query], dim=1)  # (B, L, D)
         valid = torch.cat([memory_valid, inputs.mask[:, self._global_index], patch_valid,
@@ -198,7 +230,8 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
                 next_state += (goal['instruction'],)
             host += goal_macs
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
-            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state)   # (B, A)
+            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state,
+            None if encoded is None else encoded.get('freeze'))                      # (B, A)
         next_state += held_tokens + pathway_state
         host += sum(transformer_macs(block, b, x.shape[1]) for block in self.blocks) + linear_macs(self.head, b)
         host += self.control_pathway_macs(b) - held_macs

@@ -12,6 +12,7 @@ exact float twin of what ``loihi_sim`` (and Loihi) runs, so quantisation is the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import snntorch as snn
 import torch
@@ -94,8 +95,9 @@ class SpikingPatchNet(nn.Module):
         hidden, output = self.run(pad_for_pipeline(spikes_in))                    # (N, K, H), (N, K, O)
         return output.sum(dim=1), spike_activity(spikes_in, hidden, output)
 
-    def cost(self, n_patches: int, steps: int, activity: SpikeActivity) -> ComputeCost:
-        """On a CPU/GPU the dense matmuls run whatever the spikes: count them as MACs."""
+    def cost(self, n_patches: int, steps: int, activity: Optional[SpikeActivity] = None) -> ComputeCost:
+        """On a CPU/GPU the dense matmuls run whatever the spikes: count them as MACs (``activity`` is
+        not needed; the ``loihi_sim`` twin counts the spikes)."""
         n_in, n_hidden, n_out = self.sizes
         k = steps + PIPELINE_DELAY_STEPS
         return ComputeCost(dense_macs=n_patches * k * (n_in * n_hidden + n_hidden * n_out))

@@ -158,13 +158,21 @@ def episode_tensors(episode: EpisodeSamples, preprocessor: Preprocessor) -> Epis
     return EpisodeTensors(inputs, actions)
 
 
-def _rows(episodes: Sequence[EpisodeTensors], t: int) -> tuple[FusionInputs, torch.Tensor, torch.Tensor]:
-    """Tick ``t`` of every episode (a finished episode repeats its last tick, masked out of the loss)."""
-    picks = [min(t, len(e.actions) - 1) for e in episodes]
-    inputs = FusionInputs(**{f.name: torch.stack([getattr(e.inputs, f.name)[i] for e, i in zip(episodes, picks)])
-                             for f in fields(FusionInputs)})                 # (B, ...)
-    targets = torch.stack([e.actions[i] for e, i in zip(episodes, picks)])  # (B, 6)
-    valid = torch.tensor([t < len(e.actions) for e in episodes], dtype=torch.float32)   # (B,)
+def _window_rows(episodes: Sequence[EpisodeTensors], start: int, stop: int
+                 ) -> tuple[FusionInputs, torch.Tensor, torch.Tensor]:
+    """Ticks ``start`` to ``stop`` of every episode, stacked tick-major: (inputs of T * B rows, row
+    t * B + b being tick start + t of episode b; targets (T, B, 6); valid (T, B)). A finished episode
+    repeats its last tick, masked out of the loss (valid 0). Gathered per episode and field once a
+    window, not once a tick: indexing each of 32 episodes' 8 fields at every tick took 8 % of NVSF-A's
+    cloning time."""
+    ticks = torch.arange(start, stop)                                            # (T,)
+    # A slice (a view, copied once by the stack) where the episode lasts the window; else indices.
+    picks = [slice(start, stop) if stop <= len(e.actions) else ticks.clamp(max=len(e.actions) - 1) for e in episodes]
+    inputs = FusionInputs(**{
+        f.name: torch.stack([getattr(e.inputs, f.name)[i] for e, i in zip(episodes, picks)], dim=1).flatten(0, 1)
+        for f in fields(FusionInputs)})                                         # (T * B, ...)
+    targets = torch.stack([e.actions[i] for e, i in zip(episodes, picks)], dim=1)            # (T, B, 6)
+    valid = torch.stack([(ticks < len(e.actions)).float() for e in episodes], dim=1)          # (T, B)
     return inputs, targets, valid
 
 
@@ -257,17 +265,25 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
         labels_u = [model.unshape_action(e.actions) for e in episodes]                             # (T, A) each
         tick_weights = [keyframe_weights(u, torch.cat([u[:1], u[:-1]]), keyframe_weight) for u in labels_u]  # (T,)
     total, count = 0.0, 0.0
+    b = len(episodes)
     for start in range(0, longest, window):
         loss = torch.zeros(())
         reported, ticks = 0.0, 0.0
-        for t in range(start, min(start + window, longest)):
-            inputs, targets, valid = _rows(episodes, t)
-            per_tick = torch.ones(len(episodes))                                    # (B,) loss weights
-            if contact_weight > 0:       # from the wrench as recorded, before any modality is dropped
-                per_tick = contact_weights(inputs.wrench, model.config.preprocess.haptic.force_scale_n, contact_weight)
-            if dropped is not None:
-                inputs = inputs.without(dropped)
-            out = model(inputs, state)
+        window_ticks = range(start, min(start + window, longest))
+        stacked, window_targets, window_valid = _window_rows(episodes, start, window_ticks.stop)   # T * B rows
+        window_weights = (torch.ones(len(window_ticks) * b) if contact_weight <= 0 else   # from the wrench as
+                          contact_weights(stacked.wrench, model.config.preprocess.haptic.force_scale_n,
+                                          contact_weight))                      # recorded, before any drop; (T * B,)
+        if dropped is not None:
+            stacked = stacked.without(dropped.repeat(len(window_ticks), 1))
+        # What the model encodes from each tick alone, for the whole window at once (training only).
+        encoded = model.encode_window(stacked, len(window_ticks)) if model.training else None   # (T * B, ...) or None
+        for k, t in enumerate(window_ticks):
+            rows = slice(k * b, (k + 1) * b)
+            inputs = FusionInputs(**{f.name: getattr(stacked, f.name)[rows] for f in fields(FusionInputs)})   # (B, ...)
+            targets, valid, per_tick = window_targets[k], window_valid[k], window_weights[rows]
+            out = model(inputs, state) if encoded is None else \
+                model(inputs, state, encoded=tree_map(lambda x: x[rows], encoded))
             state = out.state
             # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
             # holds still costs as much as a wrong direction at full speed.

@@ -710,3 +710,71 @@ def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_nam
     assert counted.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='instruction_memory'):
         load_config('nvsf_h', overrides={'instruction_memory': True})
+
+
+def window_of_ticks(model):
+    """Four ticks of a batch of two episodes: tick 1 repeats tick 0's camera frame and pad; tick 2's camera
+    is missing in row 0; tick 3 repeats tick 2's frames, so row 0 (missing before) must encode its frame
+    and row 1 may share tick 2's token."""
+    first, second, third, fourth = (batch_for(model, seeds=seeds) for seeds in ((0, 1), (2, 3), (4, 5), (6, 7)))
+    second = dataclasses.replace(second, image=first.image, tactile=first.tactile)
+    no_camera = torch.zeros(2, len(MODALITIES), dtype=torch.bool)
+    no_camera[0, MODALITIES.index('camera')] = True
+    third = third.without(no_camera)
+    fourth = dataclasses.replace(fourth, image=third.image, tactile=third.tactile)
+    return [first, second, third, fourth]
+
+
+@pytest.mark.parametrize('key, overrides', [('nvsf_a', {}), ('nvsf_h', {}), ('nvsf_h', {'goal_pathway': True}),
+                                            ('nvsf_c', {})])
+def test_encoding_a_window_at_once_gives_the_outputs_costs_and_gradients_of_tick_by_tick(key, overrides):
+    """The trainer's fast path (FusionArchitecture.encode_window): what each tick's encoders compute, for
+    the window in one pass, a repeated input encoded once per run of equal ticks."""
+    from torch.utils._pytree import tree_map
+    from sensor_fusion.preprocess import FusionInputs
+    model = build(key, **overrides)
+    model.train()
+    if hasattr(model, 'gate_mode'):
+        model.gate_mode = 'all'
+    ticks = window_of_ticks(model)
+    stacked = FusionInputs(**{f.name: torch.cat([getattr(t, f.name) for t in ticks])
+                              for f in dataclasses.fields(FusionInputs)})                  # (4 * 2, ...)
+
+    def unroll(encoded):
+        model.zero_grad()
+        state, outs, loss = model.initial_state(2), [], 0.0
+        for k, inputs in enumerate(ticks):
+            out = model(inputs, state) if encoded is None else \
+                model(inputs, state, encoded=tree_map(lambda x: x[2 * k:2 * k + 2], encoded))
+            state, outs, loss = out.state, outs + [out], loss + (out.head_output ** 2).sum()
+        loss.backward()
+        return outs, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    camera_rows = []
+    camera = getattr(model, 'encoders', None)
+    if camera is not None:
+        camera.encoders['camera'].register_forward_hook(lambda m, args, out: camera_rows.append(len(out)))
+    tick_by_tick, gradients = unroll(None)
+    camera_rows.clear()
+    windowed, window_gradients = unroll(model.encode_window(stacked, len(ticks)))
+    for one, other in zip(tick_by_tick, windowed):
+        torch.testing.assert_close(one.head_output, other.head_output)
+        assert one.cost == other.cost
+    assert gradients.keys() == window_gradients.keys() and gradients
+    for name in gradients:
+        torch.testing.assert_close(gradients[name], window_gradients[name], msg=name)
+    if camera is not None:
+        # One call over the window. NVSF-A encodes present rows only: tick 0 (2), tick 2 row 1, tick 3
+        # row 0 (after its missing frame). NVSF-H encodes every row: tick 0 (2), tick 2 (2, row 0 zeros).
+        assert camera_rows == [4]
+
+
+def test_encoded_tokens_are_refused_at_inference_where_tokens_are_held():
+    for key in ('nvsf_a', 'nvsf_h'):
+        model = build(key)
+        model.train()
+        inputs = batch_for(model, seeds=(0,))
+        encoded = model.encode_window(inputs, 1)
+        model.eval()
+        with pytest.raises(ValueError, match='training only'):
+            model(inputs, model.initial_state(1), encoded=encoded)
