@@ -278,12 +278,15 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             stacked = stacked.without(dropped.repeat(len(window_ticks), 1))
         # What the model encodes from each tick alone, for the whole window at once (training only).
         encoded = model.encode_window(stacked, len(window_ticks)) if model.training else None   # (T * B, ...) or None
+        # Split once (one gradient concatenation in backward), not sliced per tick: each slice's
+        # backward fills a zero tensor the size of the whole window (NVSF-C's 2 048 x 43 tokens).
+        per_tick_encoded = None if encoded is None else [dict(zip(encoded, rows)) for rows in
+                                                         zip(*(value.split(b) for value in encoded.values()))]
         for k, t in enumerate(window_ticks):
             rows = slice(k * b, (k + 1) * b)
             inputs = FusionInputs(**{f.name: getattr(stacked, f.name)[rows] for f in fields(FusionInputs)})   # (B, ...)
             targets, valid, per_tick = window_targets[k], window_valid[k], window_weights[rows]
-            out = model(inputs, state) if encoded is None else \
-                model(inputs, state, encoded=tree_map(lambda x: x[rows], encoded))
+            out = model(inputs, state) if per_tick_encoded is None else model(inputs, state, encoded=per_tick_encoded[k])
             state = out.state
             # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
             # holds still costs as much as a wrong direction at full speed.
