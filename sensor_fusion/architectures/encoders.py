@@ -164,8 +164,9 @@ class HeldTokens:
 
     At inference an encoder whose input equals the one its held token was made from need not run:
     the held token is what it would give (the same input, the same weights), so the commands are
-    the same to the bit. Training encodes every tick (its weights change between windows, so a held
-    token would be stale). ``modalities``: those held, a subset of REPEATING_INPUTS.
+    the same to the bit. Training holds nothing in the state (its weights change between windows, so
+    a held token would be stale); within a window it shares a repeated input's token
+    (:meth:`SummaryEncoders.encode_window`). ``modalities``: those held, a subset of REPEATING_INPUTS.
 
     State entries (after :meth:`initial_state`): held tokens (B, H, D), held (B, H) bool, then the
     input each was made from.
