@@ -574,7 +574,7 @@ def test_nvsf_a_freeze_pathway_starts_silent_stops_the_command_off_the_press_and
         load_config('nvsf_a', overrides={'freeze_hold': 1.0})
 
 
-def test_freeze_holds_its_image_term_for_a_repeated_frame_and_not_from_a_missing_camera():
+def test_freeze_holds_its_image_term_for_a_repeated_frame_skips_it_without_a_camera_and_keeps_it_through_one():
     model = build('nvsf_a')
     with torch.no_grad():
         model.freeze[-1].weight.normal_(std=0.5)                             # a detector that says something
@@ -590,12 +590,14 @@ def test_freeze_holds_its_image_term_for_a_repeated_frame_and_not_from_a_missing
         assert torch.equal(computed.action, held.action)
     image_term = model.freeze_image_term(first.image).numel() * first.image.numel()   # W x 3 S S MACs
     camera_encoder = model.encoders.macs('camera', 1) + linear_macs(model.goal.candidate_locator, 1)
-    # Tick 1 repeats tick 0's frame; tick 3 repeats it after a tick without the camera (whose zeros
-    # did not replace the held term), and the pad and events of tick 2; ticks 0 and 4 bring new frames
-    # (tick 4 the pad and events of tick 3).
+    # Tick 1 repeats tick 0's frame; tick 2 has no camera (no image term: it would be multiplied by
+    # zero) and tick 1's pad and events; tick 3 repeats tick 1's frame after it (the missing camera's
+    # zeros did not replace the held term), and the pad and events of tick 2; ticks 0 and 4 bring new
+    # frames (tick 4 the pad and events of tick 3).
     assert holding[0].cost.dense_macs == every_tick[0].cost.dense_macs
     assert holding[1].cost.dense_macs == every_tick[1].cost.dense_macs - image_term - camera_encoder
     pad_and_events = model.encoders.macs('tactile', 1) + model.encoders.macs('events', 1)
+    assert holding[2].cost.dense_macs == every_tick[2].cost.dense_macs - image_term - pad_and_events
     assert holding[3].cost.dense_macs == every_tick[3].cost.dense_macs - image_term - camera_encoder - pad_and_events
     assert holding[4].cost.dense_macs == every_tick[4].cost.dense_macs - pad_and_events
 
