@@ -205,8 +205,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             if not self.training:
                 raise ValueError('NVSF-A takes encoded tokens in training only: at inference it holds tokens')
             tokens = torch.where(run[:, :, None], encoded['tokens'], torch.zeros_like(encoded['tokens']))   # (B, M, D)
-            counts = run.sum(dim=0).tolist()                                    # (M,) rows each encoder ran on
-            encoder_macs = sum(self.encoders.macs(name, counts[i]) for i, name in enumerate(MODALITIES) if counts[i])
+            encoder_macs = self._encoder_macs(run.sum(dim=0).tolist())
         if not self.training:
             if stand_in.any():
                 tokens = tokens.clone()
@@ -257,17 +256,19 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             zero = inputs.proprio.new_zeros(1, d)
             tokens = torch.stack([self.encoders.encode(name, inputs) if on[i] else zero
                                   for i, name in enumerate(MODALITIES)], dim=1)   # (1, M, D)
-            return tokens, sum(self.encoders.macs(name, 1) for i, name in enumerate(MODALITIES) if on[i])
+            return tokens, self._encoder_macs([int(flag) for flag in on])
         tokens = inputs.proprio.new_zeros(b, len(MODALITIES), d)                # (B, M, D)
-        encoder_macs = 0
         for index, name in enumerate(MODALITIES):
             rows = gate[:, index].nonzero().squeeze(1)                          # (R,)
             if rows.numel() == 0:
                 continue                                                        # skipped: no compute at all
             tokens = tokens.index_put((rows, torch.full_like(rows, index)),
                                       self.encoders.encode(name, inputs, rows))
-            encoder_macs += self.encoders.macs(name, rows.numel())
-        return tokens, encoder_macs
+        return tokens, self._encoder_macs(gate.sum(dim=0).tolist())
+
+    def _encoder_macs(self, rows_run: list[int]) -> int:
+        """MACs of the encoders, each run on ``rows_run[m]`` rows (MODALITIES order)."""
+        return sum(self.encoders.macs(name, rows) for name, rows in zip(MODALITIES, rows_run) if rows)
 
     def _fixed_macs(self, b: int) -> int:
         """MACs that do not depend on the gate: gate, query, value, attention, GRU, head, control pathways."""
