@@ -205,7 +205,8 @@ def _train(args: argparse.Namespace) -> int:
                              keyframe_weight=args.keyframe_weight, contact_weight=args.contact_weight,
                              trainable=tuple(args.trainable),
                              modality_dropout=_parse_dropout(args.modality_dropout),
-                             camera_pretrain_epochs=args.camera_pretrain_epochs, goal_weight=args.goal_weight)
+                             camera_pretrain_epochs=args.camera_pretrain_epochs, goal_weight=args.goal_weight,
+                             goal_teacher_forcing=args.goal_teacher_forcing)
     except ValueError as error:          # a bad setting: say which, without a traceback
         raise SystemExit(f'train: {error}') from None
     result = train(args.architecture, bags, Path(args.out), config,
@@ -303,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--goal-weight', type=float, default=0.0,
                        help="supervises NVSF-A's goal pathway (goal_pathway: true in its config): the instruction, "
                             'where each cube and the tool are, and the goal (0: off)')
+    train.add_argument('--goal-teacher-forcing', type=float, default=0.0, metavar='P',
+                       help="per training episode, with probability P the head reads the true goal - tool instead "
+                            "of the goal pathway's estimate (needs --goal-weight; 0: off)")
     train.add_argument('--modality-dropout', nargs='*', default=[], metavar='MODALITY=P',
                        help='per training episode, drop each named modality for the whole episode with '
                             'probability P, as a silenced topic (e.g. events=0.5)')

@@ -270,11 +270,14 @@ class GoalPathway(nn.Module):
 
     def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int],
                held_instruction: torch.Tensor | None = None, audio_token: torch.Tensor | None = None,
-               heard: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+               heard: torch.Tensor | None = None, teacher_offset: torch.Tensor | None = None
+               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
         """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)
         and, with ``instruction_memory``, the instruction logits held from the last tick (B, K), the
         audio token (B, D) that decides how far they move, and whether the audio arrived (B,) bool:
-        without it they are held."""
+        without it they are held. ``teacher_offset`` (B, 2), training only: the true goal - tool the
+        head reads instead of the estimate on the rows where it is not NaN (goal teacher forcing,
+        training.behaviour_cloning.TrainConfig.goal_teacher_forcing)."""
         candidates, tool, macs = located
         instruction = self.instruction(state)                                                # (B, K)
         if self.instruction_memory:
@@ -283,5 +286,8 @@ class GoalPathway(nn.Module):
             macs += linear_macs(self.instruction_update, state.shape[0])
         goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)
         goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
-        head_input = torch.cat([state, (goal_xy - tool).detach()], dim=1)                    # (B, S + 2)
+        offset = (goal_xy - tool).detach()                                                   # (B, 2)
+        if teacher_offset is not None:
+            offset = torch.where(torch.isnan(teacher_offset), offset, teacher_offset)        # (B, 2)
+        head_input = torch.cat([state, offset], dim=1)                                       # (B, S + 2)
         return goal, head_input, macs + linear_macs(self.instruction, state.shape[0])

@@ -177,9 +177,13 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         freeze = self.control_pathway_window(inputs)
         return encoded if freeze is None else {**encoded, 'freeze': freeze}
 
-    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
-                ) -> PolicyOutput:
-        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only."""
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
+                goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only;
+        ``goal_teacher`` (B, 2), training only: the true goal - tool the head reads on its non-NaN rows
+        (encoders.GoalPathway.decide)."""
+        if goal_teacher is not None and not (self.training and self.config.goal_pathway):
+            raise ValueError('NVSF-A takes goal_teacher in training only, with goal_pathway: true')
         plan, previous_action = state[:2]
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
@@ -228,7 +232,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         plan = self.core(torch.cat([readout, previous_action], dim=1), plan)   # (B, P)
         goal, head_input = {}, plan
         if self.config.goal_pathway:
-            goal, head_input, goal_macs = self.goal.decide(plan, located)      # head_input (B, P + 2)
+            goal, head_input, goal_macs = self.goal.decide(plan, located, teacher_offset=goal_teacher)   # (B, P + 2)
             encoder_macs += goal_macs
         head_logits = self.head(head_input)                                     # (B, A)
         # The reflex reads the raw wrench whatever the gate says of its encoder (control_pathway_inputs):

@@ -189,9 +189,13 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         freeze = self.control_pathway_window(inputs)
         return encoded if freeze is None else {**encoded, 'freeze': freeze}
 
-    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
-                ) -> PolicyOutput:
-        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only."""
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
+                goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only;
+        ``goal_teacher`` (B, 2), training only: the true goal - tool the head reads on its non-NaN rows
+        (encoders.GoalPathway.decide)."""
+        if goal_teacher is not None and not (self.training and self.config.goal_pathway):
+            raise ValueError('NVSF-H takes goal_teacher in training only, with goal_pathway: true')
         memory, memory_valid = state[:2]
         b = inputs.batch_size
         if encoded is None:
@@ -224,7 +228,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         if self.config.goal_pathway:
             held = state[4] if self.config.instruction_memory else None                # (B, K) or None
             goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio,
-                                                           inputs.mask[:, modality_index('audio')])
+                                                           inputs.mask[:, modality_index('audio')], goal_teacher)
             next_state += (goal['candidates'], goal['tool'])
             if self.config.instruction_memory:
                 next_state += (goal['instruction'],)

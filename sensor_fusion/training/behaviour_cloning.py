@@ -101,6 +101,15 @@ class TrainConfig:
     modality_dropout: dict = field(default_factory=dict)
     camera_pretrain_epochs: int = 0   # before cloning: the camera encoder learns where the cubes lie from single frames
     goal_weight: float = 0.0          # NVSF-A goal_pathway: supervision of the instruction, cubes, tool and goal (_unroll)
+    # Goal teacher forcing: per training episode, with this probability the head reads the true
+    # goal - tool (the target cube's position and the tool's, from the episode's labels) instead of
+    # the goal pathway's estimate (_unroll). Why: cloned from 200 demonstrations, NVSF-A's head ignored
+    # its goal - tool input (traced: told to go 1.1 normalised units sideways, it commanded 1 % of full
+    # speed sideways and descended straight down), because the estimate it read was noise for most of
+    # training while the plan already predicted the expert's next command from the motion under way.
+    # The true offset is the feature the expert's travel is a function of; the other episodes keep
+    # the estimate, so the head also learns how far to trust it.
+    goal_teacher_forcing: float = 0.0
 
     def __post_init__(self):
         if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
@@ -124,6 +133,11 @@ class TrainConfig:
         for name, p in self.modality_dropout.items():
             if name not in MODALITIES or not 0.0 <= p < 1.0:
                 raise ValueError(f'modality_dropout: {name}={p!r}; names are {MODALITIES}, probabilities in [0, 1)')
+        if not 0.0 <= self.goal_teacher_forcing <= 1.0:
+            raise ValueError(f'goal_teacher_forcing is a probability in [0, 1], got {self.goal_teacher_forcing}')
+        if self.goal_teacher_forcing > 0 and not self.goal_weight > 0:
+            raise ValueError('goal_teacher_forcing needs goal_weight > 0: without it the estimate the head reads at '
+                             'inference is never trained')
         if self.dagger_max_seconds is not None and not self.dagger_max_seconds > 0:
             raise ValueError(f'dagger_max_seconds must be > 0 (or None: the task\'s timeout), got {self.dagger_max_seconds}')
         if not all(0.0 <= f <= 1.0 for f in self.dagger_expert_mix):
@@ -213,7 +227,7 @@ def contact_weights(wrench: torch.Tensor, force_scale_n: float, k: float) -> tor
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
             probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None,
             keyframe_weight: float = 0.0, dropped: Optional[torch.Tensor] = None, goal_weight: float = 0.0,
-            after_step=None, contact_weight: float = 0.0) -> float:
+            after_step=None, contact_weight: float = 0.0, teacher: Optional[torch.Tensor] = None) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
     ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
@@ -248,6 +262,10 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     cross-entropy of the instruction's guess + the squared errors of the goal against the target
     cube's position, of the candidates against every cube's, on ticks the camera gave, and of the
     tool against the tip's position from the joints, on ticks they were read).
+
+    ``teacher`` (B,) bool (goal teacher forcing, :attr:`TrainConfig.goal_teacher_forcing`): the episodes
+    whose head reads the true goal - tool at every tick, where the episode's labels give the target's
+    and the tool's positions; the others read the goal pathway's estimate.
     """
     state = model.initial_state(len(episodes))
     longest = max(len(e.actions) for e in episodes)
@@ -259,6 +277,10 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
                          for e in episodes])                                                           # (B, n, 2)
     cubes_known = torch.tensor([e.cubes_xy is not None for e in episodes], dtype=torch.float32)        # (B,)
     tool_known = torch.tensor([e.tool_xy is not None for e in episodes], dtype=torch.float32)          # (B,)
+    forced = None
+    if teacher is not None:
+        forced = teacher & (where_known > 0) & (tool_known > 0)                                         # (B,)
+        forced = forced if forced.any() else None
     # Per episode, from its labels alone: computed once here, not at every tick.
     tick_weights = None
     if keyframe_weight > 0:
@@ -286,7 +308,11 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             rows = slice(k * b, (k + 1) * b)
             inputs = FusionInputs(**{f.name: getattr(stacked, f.name)[rows] for f in fields(FusionInputs)})   # (B, ...)
             targets, valid, per_tick = window_targets[k], window_valid[k], window_weights[rows]
-            out = model(inputs, state) if per_tick_encoded is None else model(inputs, state, encoded=per_tick_encoded[k])
+            extra = {} if per_tick_encoded is None else {'encoded': per_tick_encoded[k]}
+            if forced is not None:
+                extra['goal_teacher'] = torch.where(forced[:, None], where - _tool_truth(episodes, t),
+                                                    torch.full_like(where, float('nan')))    # (B, 2)
+            out = model(inputs, state, **extra)
             state = out.state
             # In head-output space (see FusionArchitecture.shape_action): a creep where the expert
             # holds still costs as much as a wrong direction at full speed.
@@ -329,11 +355,16 @@ def _goal_error(goal: dict, inputs: FusionInputs, episodes: Sequence[EpisodeTens
     goal_error = ((goal['goal'] - where) ** 2).sum(dim=1)                                     # (B,)
     seen = inputs.mask[:, CAMERA_INDEX].float()                                               # (B,)
     candidates = ((goal['candidates'] - cubes) ** 2).sum(dim=(1, 2)) * seen                   # (B,)
-    tool_truth = torch.stack([e.tool_xy[min(t, len(e.tool_xy) - 1)] if e.tool_xy is not None else torch.zeros(2)
-                              for e in episodes])                                             # (B, 2)
+    tool_truth = _tool_truth(episodes, t)                                                     # (B, 2)
     felt = inputs.mask[:, PROPRIO_INDEX].float()                                              # (B,)
     tool = ((goal['tool'] - tool_truth) ** 2).sum(dim=1) * felt                               # (B,)
     return torch.stack([instruction, goal_error, candidates, tool], dim=1)                    # (B, 4)
+
+
+def _tool_truth(episodes: Sequence[EpisodeTensors], t: int) -> torch.Tensor:
+    """(B, 2) the tool's labelled position at tick ``t`` (an episode's last after it ends; zeros: unknown)."""
+    return torch.stack([e.tool_xy[min(t, len(e.tool_xy) - 1)] if e.tool_xy is not None else torch.zeros(2)
+                        for e in episodes])
 
 
 def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, control_rate_hz: float,
@@ -542,6 +573,11 @@ def _draw_dropout(probabilities: dict, batch_size: int) -> Optional[torch.Tensor
     return torch.rand(batch_size, len(MODALITIES)) < p                             # (B, M)
 
 
+def _draw_teacher(probability: float, batch_size: int) -> Optional[torch.Tensor]:
+    """(B,) bool: the episodes of a batch whose head reads the true goal - tool (None: no teacher forcing)."""
+    return torch.rand(batch_size) < probability if probability > 0 else None
+
+
 def _progress(label: str, done: int, total: int, text: str) -> None:
     bar = '#' * int(30 * done / max(total, 1))
     print(f'\r{label} [{bar:<30}] {done}/{total} {text}', end='' if done < total else '\n', flush=True)
@@ -587,8 +623,9 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     model = build_architecture(architecture, model_config)
     # Checked before the bags are read: a wrong setting fails at once, not after minutes of loading.
     has_goal_pathway = getattr(model_config, 'goal_pathway', False)
-    if config.goal_weight > 0 and not has_goal_pathway:
-        raise ValueError(f'goal_weight needs an architecture configured with goal_pathway: true; {architecture} is not')
+    if (config.goal_weight > 0 or config.goal_teacher_forcing > 0) and not has_goal_pathway:
+        raise ValueError(f'goal_weight and goal_teacher_forcing need an architecture configured with goal_pathway: '
+                         f'true; {architecture} is not')
     if init_weights is not None:
         fresh = load_matching_weights(model, init_weights)   # the config may differ; shared tensors carry over
         if fresh and progress:
@@ -647,7 +684,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             random.shuffle(batches)
             losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe,
                               config.keyframe_weight, _draw_dropout(config.modality_dropout, len(batch)),
-                              config.goal_weight, after_step, config.contact_weight)
+                              config.goal_weight, after_step, config.contact_weight,
+                              _draw_teacher(config.goal_teacher_forcing, len(batch)))
                       for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:

@@ -50,3 +50,65 @@ def test_unrolling_with_windows_encoded_at_once_trains_as_tick_by_tick(key, monk
         torch.testing.assert_close(after_fast, after_slow, msg=name)
         moved += not torch.equal(after_slow, before)
     assert moved   # the steps changed the weights: the comparison above compared trained weights
+
+
+def labelled_episode(model, first_seed, length, target):
+    """An episode with the labels goal teacher forcing reads: the target, where it lies, the tool's path."""
+    e = episode(model, first_seed, length)
+    g = torch.Generator().manual_seed(first_seed + 1)
+    e.target, e.target_xy = target, torch.rand(2, generator=g) * 2 - 1                         # (2,)
+    e.tool_xy = torch.rand(length, 2, generator=g) * 2 - 1                                    # (T, 2)
+    return e
+
+
+def goal_config(key):
+    import dataclasses
+    config = load_config(key)
+    return config if config.goal_pathway else dataclasses.replace(config, goal_pathway=True)
+
+
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+def test_goal_teacher_forcing_feeds_the_head_the_true_offset_on_the_chosen_episodes_only(key):
+    """A forced episode's action loss does not depend on the goal pathway's estimate (its head reads
+    target - tool from the labels); an episode left to the estimate does."""
+    torch.manual_seed(0)
+    model = build_architecture(key, goal_config(key))
+    if hasattr(model, 'gate_mode'):
+        model.gate_mode = 'all'
+    model.train()
+    episodes = [labelled_episode(model, 0, 4, 0), labelled_episode(model, 10, 4, 2)]
+    perturbed = copy.deepcopy(model)
+    with torch.no_grad():   # another estimate: every locator and the instruction moved
+        for name, parameter in perturbed.goal.named_parameters():
+            parameter.add_(torch.randn_like(parameter))
+
+    def losses(m, teacher):
+        return [behaviour_cloning._unroll(m, [e], 2, teacher=torch.tensor([teacher])) for e in episodes]
+
+    forced, forced_perturbed = losses(model, True), losses(perturbed, True)
+    free, free_perturbed = losses(model, False), losses(perturbed, False)
+    assert forced == pytest.approx(forced_perturbed, rel=1e-6)
+    assert all(abs(a - b) > 1e-6 for a, b in zip(free, free_perturbed))
+
+    # Mixed in one batch: the forced row reads the truth, the other the estimate.
+    state = model.initial_state(2)
+    inputs = collate([Preprocessor(model.config.preprocess)(make_observation(3, n_events=2000))] * 2)
+    truth = torch.tensor([[0.3, -0.4], [float('nan'), float('nan')]])
+    captured = {}
+    handle = model.head.register_forward_hook(lambda m, i, o: captured.update(x=i[0]))
+    out = model(inputs, state, goal_teacher=truth)
+    handle.remove()
+    offset = captured['x'][:, -2:]                                                           # (B, 2)
+    torch.testing.assert_close(offset[0], truth[0])
+    torch.testing.assert_close(offset[1], (out.goal['goal'] - out.goal['tool'])[1].detach())
+
+
+def test_goal_teacher_forcing_is_refused_at_inference_and_without_goal_supervision():
+    model = build_architecture('nvsf_a', goal_config('nvsf_a')).eval()
+    inputs = collate([Preprocessor(model.config.preprocess)(make_observation(3, n_events=2000))])
+    with pytest.raises(ValueError, match='training only'):
+        model(inputs, model.initial_state(1), goal_teacher=torch.zeros(1, 2))
+    with pytest.raises(ValueError, match='goal_weight'):
+        behaviour_cloning.TrainConfig(goal_teacher_forcing=0.5)
+    with pytest.raises(ValueError, match='probability'):
+        behaviour_cloning.TrainConfig(goal_teacher_forcing=1.5, goal_weight=1.0)
