@@ -206,7 +206,8 @@ def _train(args: argparse.Namespace) -> int:
                              trainable=tuple(args.trainable),
                              modality_dropout=_parse_dropout(args.modality_dropout),
                              camera_pretrain_epochs=args.camera_pretrain_epochs, goal_weight=args.goal_weight,
-                             goal_teacher_forcing=args.goal_teacher_forcing)
+                             goal_teacher_forcing=args.goal_teacher_forcing,
+                             tool_pretrain_epochs=args.tool_pretrain_epochs)
     except ValueError as error:          # a bad setting: say which, without a traceback
         raise SystemExit(f'train: {error}') from None
     result = train(args.architecture, bags, Path(args.out), config,
@@ -214,7 +215,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
           + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else '')
-          + (f'; camera localisation R^2 {result.camera_localisation[-1]:.3f}' if result.camera_localisation else ''))
+          + (f'; camera localisation R^2 {result.camera_localisation[-1]:.3f}' if result.camera_localisation else '')
+          + (f'; tool localisation R^2 {result.tool_localisation[-1]:.4f}' if result.tool_localisation else ''))
     return 0
 
 
@@ -304,6 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     train.add_argument('--goal-weight', type=float, default=0.0,
                        help="supervises NVSF-A's goal pathway (goal_pathway: true in its config): the instruction, "
                             'where each cube and the tool are, and the goal (0: off)')
+    train.add_argument('--tool-pretrain-epochs', type=int, default=0,
+                       help="before cloning, epochs over every tick in which the goal pathway's tool locator learns "
+                            'where the tool is from the joint angles (needs --goal-weight; 0: off)')
     train.add_argument('--goal-teacher-forcing', type=float, default=0.0, metavar='P',
                        help="per training episode, with probability P the head reads the true goal - tool instead "
                             "of the goal pathway's estimate (needs --goal-weight; 0: off)")
