@@ -18,7 +18,7 @@ BACKEND ?= loihi_sim
 # that it fell behind real time: both nodes then run on the simulated clock).
 RTF ?= 1.0
 
-.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models models-in-an-hour report
+.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models report
 
 setup: $(VENV)/.setup-done
 
@@ -123,12 +123,6 @@ models: setup
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a_reflexes.safetensors \
 	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors
-
-# Data + training of all three within the issue's hour on 2 cores, from nothing (200 demonstrations; NVSF-A's
-# locators pretrained alone, then cloned with goal teacher forcing; the pathway fits): weights and each
-# stage's wall time in out/hour/, models/ untouched (README, Data, training and closed-loop evaluation).
-models-in-an-hour: setup
-	PY=$(PY) tools/train_in_an_hour.sh
 
 # Closed-loop evaluation over ROS 2 of every architecture x backend and the ablations; rewrites the
 # README's results section and results/results.png (EPISODES=100 for the full report, ~25 min each).

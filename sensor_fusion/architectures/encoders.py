@@ -230,10 +230,9 @@ class GoalPathway(nn.Module):
     """
 
     def __init__(self, d_camera: int, d_state: int, proprio_size: int, candidates: int,
-                 instruction_memory: bool = False, offset_gain: float = 1.0):
+                 instruction_memory: bool = False):
         super().__init__()
         self.candidates, self.instruction_memory = candidates, instruction_memory
-        self.offset_gain = offset_gain    # the head reads offset_gain x (goal - tool) (NVSFAConfig.goal_offset_gain)
         self.candidate_locator = nn.Linear(d_camera, 2 * candidates)
         self.tool_locator = nn.Sequential(nn.Linear(proprio_size, d_camera), nn.ReLU(), nn.Linear(d_camera, 2))
         self.instruction = nn.Linear(d_state, candidates)
@@ -290,5 +289,5 @@ class GoalPathway(nn.Module):
         offset = (goal_xy - tool).detach()                                                   # (B, 2)
         if teacher_offset is not None:
             offset = torch.where(torch.isnan(teacher_offset), offset, teacher_offset)        # (B, 2)
-        head_input = torch.cat([state, offset * self.offset_gain], dim=1)                    # (B, S + 2)
+        head_input = torch.cat([state, offset], dim=1)                                       # (B, S + 2)
         return goal, head_input, macs + linear_macs(self.instruction, state.shape[0])

@@ -76,17 +76,10 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
-    # The head reads gain x (goal - tool) (encoders.GoalPathway). Why: in the table's normalised units
-    # a travel offset is 0.1-1 and a centring one 0.01-0.05, where the head must command up to full
-    # speed; cloned from 200 demonstrations with the true offset as input (goal teacher forcing), the
-    # head's travel command still came out a third of the expert's, in the right direction (cosine
-    # 0.6-0.99). 4 is the expert's own gain in these units (README, next steps), so the input is about
-    # the command it calls for. 1: as the weights shipped before it were trained.
-    goal_offset_gain: float = 1.0
 
     def __post_init__(self):
         super().__post_init__()
-        require_positive(self, 'd_model', 'd_plan', 'n_heads', 'goal_candidates', 'goal_offset_gain')
+        require_positive(self, 'd_model', 'd_plan', 'n_heads', 'goal_candidates')
         require_divisible(self, 'd_model', 'n_heads')
         if self.gate_mode not in GATE_MODES:
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
@@ -112,8 +105,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         self.value = nn.Linear(d, d)
         self.core = nn.GRUCell(d + c.action_dim, c.d_plan)
         if c.goal_pathway:
-            self.goal = GoalPathway(d, c.d_plan, 2 * c.preprocess.max_joints, c.goal_candidates,
-                                    offset_gain=c.goal_offset_gain)
+            self.goal = GoalPathway(d, c.d_plan, 2 * c.preprocess.max_joints, c.goal_candidates)
             self.head = nn.Sequential(nn.Linear(c.d_plan + 2, c.d_plan), nn.ReLU(), nn.Linear(c.d_plan, c.action_dim))
         else:
             self.head = nn.Linear(c.d_plan, c.action_dim)

@@ -99,8 +99,8 @@ def test_goal_teacher_forcing_feeds_the_head_the_true_offset_on_the_chosen_episo
     out = model(inputs, state, goal_teacher=truth)
     handle.remove()
     offset = captured['x'][:, -2:]                                                           # (B, 2)
-    torch.testing.assert_close(offset[0], truth[0] * model.goal.offset_gain)
-    torch.testing.assert_close(offset[1], (out.goal["goal"] - out.goal["tool"])[1].detach() * model.goal.offset_gain)
+    torch.testing.assert_close(offset[0], truth[0])
+    torch.testing.assert_close(offset[1], (out.goal['goal'] - out.goal['tool'])[1].detach())
 
 
 def test_goal_teacher_forcing_is_refused_at_inference_and_without_goal_supervision():
