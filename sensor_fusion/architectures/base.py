@@ -105,6 +105,12 @@ class FusionArchitecture(nn.Module):
     def forward(self, inputs: FusionInputs, state: State) -> PolicyOutput:
         raise NotImplementedError(f'{type(self).__name__} must define forward')
 
+    def check_goal_teacher(self, goal_teacher: Optional[torch.Tensor]) -> None:
+        """``goal_teacher`` (the true goal - tool, goal teacher forcing) is for a goal pathway in training:
+        at inference the head must read the estimate, so it is refused there."""
+        if goal_teacher is not None and not (self.training and getattr(self.config, 'goal_pathway', False)):
+            raise ValueError(f'{type(self).__name__} takes goal_teacher in training only, with goal_pathway: true')
+
     def encode_window(self, inputs: FusionInputs, ticks: int) -> Optional[dict[str, torch.Tensor]]:
         """Training: what ``forward`` computes from each tick alone, for a window of ``ticks`` ticks
         stacked tick-major (row t * B + b: tick t of episode b), in one pass: tensors of T * B rows by

@@ -182,8 +182,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only;
         ``goal_teacher`` (B, 2), training only: the true goal - tool the head reads on its non-NaN rows
         (encoders.GoalPathway.decide)."""
-        if goal_teacher is not None and not (self.training and self.config.goal_pathway):
-            raise ValueError('NVSF-A takes goal_teacher in training only, with goal_pathway: true')
+        self.check_goal_teacher(goal_teacher)
         plan, previous_action = state[:2]
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)

@@ -194,8 +194,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
         """One tick; ``encoded``: this tick's rows of :meth:`encode_window`, in training only;
         ``goal_teacher`` (B, 2), training only: the true goal - tool the head reads on its non-NaN rows
         (encoders.GoalPathway.decide)."""
-        if goal_teacher is not None and not (self.training and self.config.goal_pathway):
-            raise ValueError('NVSF-H takes goal_teacher in training only, with goal_pathway: true')
+        self.check_goal_teacher(goal_teacher)
         memory, memory_valid = state[:2]
         b = inputs.batch_size
         if encoded is None:
