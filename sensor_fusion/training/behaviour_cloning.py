@@ -103,12 +103,12 @@ class TrainConfig:
     goal_weight: float = 0.0          # NVSF-A goal_pathway: supervision of the instruction, cubes, tool and goal (_unroll)
     # Goal teacher forcing: per training episode, with this probability the head reads the true
     # goal - tool (the target cube's position and the tool's, from the episode's labels) instead of
-    # the goal pathway's estimate (_unroll). Why: cloned from 200 demonstrations, NVSF-A's head ignored
-    # its goal - tool input (traced: told to go 1.1 normalised units sideways, it commanded 1 % of full
-    # speed sideways and descended straight down), because the estimate it read was noise for most of
-    # training while the plan already predicted the expert's next command from the motion under way.
-    # The true offset is the feature the expert's travel is a function of; the other episodes keep
-    # the estimate, so the head also learns how far to trust it.
+    # the goal pathway's estimate (_unroll); the other episodes read the estimate, so the head also
+    # learns how far to trust it. Why: cloned from 200 demonstrations, NVSF-A's head ignored its
+    # goal - tool input (traced: told to go 1.1 normalised units sideways, it commanded 1 % of full
+    # speed that way and went straight down), while the estimate it read was poor for most of
+    # training. Measured (README, next step 6): with P = 1 the arm moved toward the target's side,
+    # with 0.5 it did not; neither won an episode without a DAgger round after cloning.
     goal_teacher_forcing: float = 0.0
     # Before cloning, epochs over every tick of the demonstrations in which the goal pathway's tool
     # locator alone learns where the tool is from the joint angles (pretrain_tool_locator). Why:
