@@ -318,8 +318,10 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             inputs = FusionInputs(**{f.name: getattr(stacked, f.name)[rows] for f in fields(FusionInputs)})   # (B, ...)
             targets, valid, per_tick = window_targets[k], window_valid[k], window_weights[rows]
             extra = {} if per_tick_encoded is None else {'encoded': per_tick_encoded[k]}
+            # The tool's labelled position, read once a tick for the teacher and the goal loss.
+            tool_truth = _tool_truth(episodes, t) if forced is not None or goal_weight > 0 else None   # (B, 2)
             if forced is not None:
-                extra['goal_teacher'] = torch.where(forced[:, None], where - _tool_truth(episodes, t),
+                extra['goal_teacher'] = torch.where(forced[:, None], where - tool_truth,
                                                     torch.full_like(where, float('nan')))    # (B, 2)
             out = model(inputs, state, **extra)
             state = out.state
@@ -338,7 +340,7 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
                 xy_error = ((guess_xy - where) ** 2).sum(dim=1)                    # (B,)
                 loss = loss + probe_weight * ((ce * known + xy_error * where_known) * valid).sum()
             if goal_weight > 0 and out.goal:
-                loss = loss + goal_weight * (_goal_error(out.goal, inputs, episodes, t, labels, where, cubes) * torch.stack(
+                loss = loss + goal_weight * (_goal_error(out.goal, inputs, tool_truth, labels, where, cubes) * torch.stack(
                     [known, where_known, cubes_known, tool_known], dim=1) * valid[:, None]).sum()
             if camera_probe is not None and t % CAMERA_PROBE_STRIDE == 0:
                 seen = inputs.mask[:, CAMERA_INDEX].float() * valid * cubes_known                # (B,)
@@ -356,15 +358,15 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     return total / max(count, 1.0)
 
 
-def _goal_error(goal: dict, inputs: FusionInputs, episodes: Sequence[EpisodeTensors], t: int, labels: torch.Tensor,
+def _goal_error(goal: dict, inputs: FusionInputs, tool_truth: torch.Tensor, labels: torch.Tensor,
                 where: torch.Tensor, cubes: torch.Tensor) -> torch.Tensor:
-    """(B, 4) the goal pathway's errors at tick ``t``: instruction cross-entropy, goal, candidates (ticks
-    the camera gave) and tool (ticks the joints were read) squared errors; the caller masks unknown labels."""
+    """(B, 4) the goal pathway's errors at one tick: instruction cross-entropy, goal, candidates (ticks
+    the camera gave) and tool (against ``tool_truth`` (B, 2), on ticks the joints were read) squared
+    errors; the caller masks unknown labels."""
     instruction = torch.nn.functional.cross_entropy(goal['instruction'], labels.clamp(min=0), reduction='none')
     goal_error = ((goal['goal'] - where) ** 2).sum(dim=1)                                     # (B,)
     seen = inputs.mask[:, CAMERA_INDEX].float()                                               # (B,)
     candidates = ((goal['candidates'] - cubes) ** 2).sum(dim=(1, 2)) * seen                   # (B,)
-    tool_truth = _tool_truth(episodes, t)                                                     # (B, 2)
     felt = inputs.mask[:, PROPRIO_INDEX].float()                                              # (B,)
     tool = ((goal['tool'] - tool_truth) ** 2).sum(dim=1) * felt                               # (B,)
     return torch.stack([instruction, goal_error, candidates, tool], dim=1)                    # (B, 4)
