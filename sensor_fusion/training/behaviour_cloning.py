@@ -673,9 +673,9 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     model = build_architecture(architecture, model_config)
     # Checked before the bags are read: a wrong setting fails at once, not after minutes of loading.
     has_goal_pathway = getattr(model_config, 'goal_pathway', False)
-    if (config.goal_weight > 0 or config.goal_teacher_forcing > 0) and not has_goal_pathway:
-        raise ValueError(f'goal_weight and goal_teacher_forcing need an architecture configured with goal_pathway: '
-                         f'true; {architecture} is not')
+    # (goal teacher forcing and tool pretraining need goal_weight > 0: TrainConfig checks that)
+    if config.goal_weight > 0 and not has_goal_pathway:
+        raise ValueError(f'goal_weight needs an architecture configured with goal_pathway: true; {architecture} is not')
     if init_weights is not None:
         fresh = load_matching_weights(model, init_weights)   # the config may differ; shared tensors carry over
         if fresh and progress:
