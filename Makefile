@@ -18,7 +18,7 @@ BACKEND ?= loihi_sim
 # that it fell behind real time: both nodes then run on the simulated clock).
 RTF ?= 1.0
 
-.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models report
+.PHONY: setup test demo bench bench-ros lava-oracle lava-reference clean data models models-in-an-hour report
 
 setup: $(VENV)/.setup-done
 
@@ -123,6 +123,13 @@ models: setup
 	@# NVSF-A ships with every encoder on: its REINFORCE gate (sensor-fusion train-gate) lowered the success (README).
 	$(PY) tools/ship_models.py --nvsf_a out/train/nvsf_a_reflexes.safetensors \
 	  --nvsf_c out/train/nvsf_c/nvsf_c.safetensors --nvsf_h out/train/nvsf_h/nvsf_h.safetensors
+
+# Data + training of all three from nothing within a developer session (the issue's 60 minutes on
+# 2 cores): 200 demonstrations, then NVSF-A (cloning, grafted pathways, 2 DAgger rounds) on one core,
+# the pathway fits, NVSF-H and NVSF-C on the other. Writes out/hour/ (weights, timing.tsv); models/
+# is unchanged. Measured run and scores: README, next step 6.
+models-in-an-hour: setup
+	tools/train_in_an_hour.sh
 
 # Closed-loop evaluation over ROS 2 of every architecture x backend and the ablations; rewrites the
 # README's results section and results/results.png (EPISODES=100 for the full report, ~25 min each).

@@ -212,7 +212,8 @@ def _train(args: argparse.Namespace) -> int:
         raise SystemExit(f'train: {error}') from None
     result = train(args.architecture, bags, Path(args.out), config,
                    init_weights=Path(args.init) if args.init else None)
-    print(f'weights: {result.weights}; final train loss {result.train_losses[-1]:.4f}'
+    print(f'weights: {result.weights}'
+          + (f'; final train loss {result.train_losses[-1]:.4f}' if result.train_losses else '; pretraining only')
           + (f', validation {result.val_losses[-1]:.4f}' if result.val_losses else '')
           + (f'; DAgger closed-loop success per round {result.dagger_success}' if result.dagger_success else '')
           + (f'; camera localisation R^2 {result.camera_localisation[-1]:.3f}' if result.camera_localisation else '')

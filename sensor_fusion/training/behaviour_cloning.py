@@ -119,8 +119,11 @@ class TrainConfig:
     def __post_init__(self):
         if self.epochs < 0 or self.batch_episodes < 1 or self.window < 1 or not 0 <= self.val_fraction < 1:
             raise ValueError(f'bad training config: {self}')
-        if self.epochs == 0 and self.dagger_rounds == 0:
-            raise ValueError('nothing to train: epochs and dagger_rounds are both 0')
+        if self.epochs == 0 and self.dagger_rounds == 0 and self.camera_pretrain_epochs == 0 \
+                and self.tool_pretrain_epochs == 0:
+            # A pretraining-only run is allowed: tools/train_in_an_hour.sh fits the control pathways
+            # on such weights while the cloning runs on the other core.
+            raise ValueError('nothing to train: epochs, dagger_rounds and both pretraining epochs are 0')
         if self.dagger_rounds < 0 or self.dagger_episodes < 1 or self.dagger_epochs < 1:
             raise ValueError(f'bad DAgger settings: {self}')
         if not self.learning_rate > 0:
@@ -802,7 +805,8 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         _save(deployed(), model_config, result.weights, config, len(train_set) + len(val_set))
         (out_dir / 'losses.json').write_text(json.dumps({'train': result.train_losses, 'val': result.val_losses,
                                                          'dagger_success': result.dagger_success}))
-        _plot_curve(out_dir / 'training_curve.png', result.train_losses, result.val_losses, architecture)
+        if result.train_losses:     # a pretraining-only run has no epoch losses to draw
+            _plot_curve(out_dir / 'training_curve.png', result.train_losses, result.val_losses, architecture)
     return result
 
 

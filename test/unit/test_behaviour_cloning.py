@@ -134,3 +134,12 @@ def test_tool_pretraining_learns_the_tool_position_from_the_joints():
     assert scores[-1] > 0.9 and scores[-1] > scores[0]
     moved = {n for n, p in model.named_parameters() if not torch.equal(p, before[n])}
     assert moved and all(n.startswith('goal.tool_locator.') for n in moved)
+
+
+def test_a_pretraining_only_run_is_allowed_and_an_empty_one_refused():
+    """tools/train_in_an_hour.sh fits the control pathways on weights that only had their tool
+    locator pretrained (no cloning epoch); a run with nothing at all to train is still an error."""
+    with pytest.raises(ValueError, match='nothing to train'):
+        behaviour_cloning.TrainConfig(epochs=0)
+    assert behaviour_cloning.TrainConfig(epochs=0, tool_pretrain_epochs=1, goal_weight=1.0).epochs == 0
+    assert behaviour_cloning.TrainConfig(epochs=0, camera_pretrain_epochs=1, goal_weight=1.0).epochs == 0
