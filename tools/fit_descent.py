@@ -51,6 +51,7 @@ def main() -> int:
     parser.add_argument('--quantile', type=float, default=0.02,
                         help="the share of the expert's vertical commands allowed below the bound")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if not 0.0 < args.quantile < 0.5:
         raise SystemExit(f'--quantile must be in (0, 0.5), got {args.quantile}')
     config = load_config('nvsf_a', args.config)

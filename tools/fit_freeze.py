@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument('--freeze-weight', type=float, default=3.0,
                         help='loss weight of a freeze tick: a missed freeze fails the episode, a false one costs a tick')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     config = load_config('nvsf_a', args.config)
     if not config.freeze_pathway:
         raise SystemExit(f'{args.config or "config/architectures/nvsf_a.yaml"} needs freeze_pathway: true')

@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument('--take-over-from-n', type=float, default=1.0,
                         help='force at which the reflex has taken over (half of it at half this force)')
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     config = load_config('nvsf_a', args.config)
     if not (config.reflex_pathway and config.reflex_mode == 'take_over'):
         raise SystemExit(f'{args.config or "config/architectures/nvsf_a.yaml"} needs reflex_pathway: true and '

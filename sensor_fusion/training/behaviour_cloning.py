@@ -487,26 +487,42 @@ def pretrain_camera(model, head: torch.nn.Module, train_set: Sequence[EpisodeTen
         token = encoder(frames.reshape(len(frames), -1))                           # (B, D)
         return ((head(token).reshape(truth.shape) - truth) ** 2).sum(dim=(1, 2))   # (B,)
 
-    parameters = list(encoder.parameters()) + list(head.parameters())
+    return _pretrain_regression('camera pretraining', f'{len(images)} frames', squared_error,
+                                list(encoder.parameters()) + list(head.parameters()), (images, cubes),
+                                (val_images, val_cubes), epochs, CAMERA_PRETRAIN_BATCH, learning_rate, progress,
+                                model=model, digits=3)
+
+
+def _pretrain_regression(label: str, what: str, squared_error, parameters: list, train: tuple[torch.Tensor, torch.Tensor],
+                         held_out: tuple[torch.Tensor, torch.Tensor], epochs: int, batch: int, learning_rate: float,
+                         progress: bool, model: Optional[torch.nn.Module] = None, digits: int = 4) -> list[float]:
+    """What camera and tool pretraining share: AdamW on ``parameters`` over shuffled mini-batches of
+    ``train`` (inputs, truth) to lower ``squared_error(inputs, truth)`` (B,), and per epoch the
+    held-out R^2 (1: exact, 0: no better than the training truth's mean), which it returns.
+    ``model``, when given, is put in training mode for the steps and in evaluation mode to score."""
+    inputs, truth = train
+    val_inputs, val_truth = held_out
+    spread = ((val_truth - truth.mean(dim=0)) ** 2).sum()              # the mean's error
     optimiser = torch.optim.AdamW(parameters, lr=learning_rate)
-    spread = ((val_cubes - cubes.mean(dim=0)) ** 2).sum()              # the mean layout's error
     scores = []
     for epoch in range(epochs):
-        model.train()
-        order = torch.randperm(len(images))
-        for start in range(0, len(order), CAMERA_PRETRAIN_BATCH):
-            rows = order[start:start + CAMERA_PRETRAIN_BATCH]
-            loss = squared_error(images[rows], cubes[rows]).mean()
+        if model is not None:
+            model.train()
+        order = torch.randperm(len(inputs))
+        for start in range(0, len(order), batch):
+            rows = order[start:start + batch]
+            loss = squared_error(inputs[rows], truth[rows]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-        model.eval()
+        if model is not None:
+            model.eval()
         with torch.no_grad():
-            error = sum(squared_error(val_images[i:i + 512], val_cubes[i:i + 512]).sum()
-                        for i in range(0, len(val_images), 512))
+            error = sum(squared_error(val_inputs[i:i + 512], val_truth[i:i + 512]).sum()
+                        for i in range(0, len(val_inputs), 512))
         scores.append(float(1.0 - error / spread))
         if progress:
-            _progress('camera pretraining', epoch + 1, epochs, f'held-out R^2 {scores[-1]:.3f} ({len(images)} frames)')
+            _progress(label, epoch + 1, epochs, f'held-out R^2 {scores[-1]:.{digits}f} ({what})')
     return scores
 
 
@@ -519,7 +535,6 @@ def pretrain_tool_locator(model, train_set: Sequence[EpisodeTensors], val_set: S
     forward kinematics of the recorded joints) from the joint angles, over every tick whose joints
     were read, before cloning. Returns per epoch the held-out R^2 (1: exact, 0: no better than the
     mean position); the training ticks stand in when no held-out episode has the labels."""
-    locator = model.goal.tool_locator
 
     def ticks(episodes):
         rows = [(e.inputs.proprio[e.inputs.mask[:, PROPRIO_INDEX]], e.tool_xy[e.inputs.mask[:, PROPRIO_INDEX]])
@@ -529,24 +544,13 @@ def pretrain_tool_locator(model, train_set: Sequence[EpisodeTensors], val_set: S
     train = ticks(train_set)
     if train is None:
         raise ValueError('tool pretraining needs bags of the embedded task (their joints give the tool position)')
-    joints, tool = train
-    val_joints, val_tool = ticks(val_set) or train
-    spread = ((val_tool - tool.mean(dim=0)) ** 2).sum()                 # the mean position's error
-    optimiser = torch.optim.AdamW(locator.parameters(), lr=learning_rate)
-    scores = []
-    for epoch in range(epochs):
-        order = torch.randperm(len(joints))
-        for start in range(0, len(order), TOOL_PRETRAIN_BATCH):
-            rows = order[start:start + TOOL_PRETRAIN_BATCH]
-            loss = ((locator(joints[rows]) - tool[rows]) ** 2).sum(dim=1).mean()
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            scores.append(float(1.0 - ((locator(val_joints) - val_tool) ** 2).sum() / spread))
-        if progress:
-            _progress('tool pretraining', epoch + 1, epochs, f'held-out R^2 {scores[-1]:.4f} ({len(joints)} ticks)')
-    return scores
+    locator = model.goal.tool_locator
+
+    def squared_error(rows_joints: torch.Tensor, rows_tool: torch.Tensor) -> torch.Tensor:
+        return ((locator(rows_joints) - rows_tool) ** 2).sum(dim=1)                # (B,)
+
+    return _pretrain_regression('tool pretraining', f'{len(train[0])} ticks', squared_error, list(locator.parameters()),
+                                train, ticks(val_set) or train, epochs, TOOL_PRETRAIN_BATCH, learning_rate, progress)
 
 
 def _target_index(result: Optional[dict]) -> int:

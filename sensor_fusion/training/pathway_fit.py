@@ -15,7 +15,8 @@ from .behaviour_cloning import EpisodeTensors, cached_episode_tensors
 
 
 def pathway_fit_parser(description: str, steps: int, learning_rate: float) -> argparse.ArgumentParser:
-    """--weights --data --out --steps --learning-rate --config --seed; the caller adds its own."""
+    """--weights --data --out --steps --learning-rate --config --seed --threads; the caller adds its own
+    (and applies ``--threads`` with ``torch.set_num_threads``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('--weights', required=True, type=Path, help='trained NVSF-A weights to graft onto')
     parser.add_argument('--data', required=True, nargs='+', type=Path, help='folders of episode bags')
@@ -25,6 +26,9 @@ def pathway_fit_parser(description: str, steps: int, learning_rate: float) -> ar
     parser.add_argument('--config', type=Path, default=None,
                         help='NVSF-A config to build under (default config/architectures/nvsf_a.yaml)')
     parser.add_argument('--seed', type=int, default=0)
+    # One thread by default: beside a training on the other core, two torch threads per process
+    # oversubscribe 2 cores and spin (preprocessing a bag then took 4x as long).
+    parser.add_argument('--threads', type=int, default=1, help='torch threads')
     return parser
 
 
