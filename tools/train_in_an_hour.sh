@@ -137,7 +137,8 @@ nvsf_a() {
 beside > "$OUT/beside.log" 2>&1 &
 BESIDE=$!
 # If NVSF-A's chain fails, the other chain (its current stage a child of the subshell) stops too.
-trap 'pkill -TERM -P "$BESIDE" 2>/dev/null; kill "$BESIDE" 2>/dev/null; true' EXIT
+# (set +e: under errexit, killing the finished chain would fail, and the trap would exit 1.)
+trap 'set +e; pkill -TERM -P "$BESIDE" 2>/dev/null; kill "$BESIDE" 2>/dev/null' EXIT
 echo "the pathway fits, NVSF-H and NVSF-C train beside NVSF-A (their log: $OUT/beside.log)"
 nvsf_a
 wait "$BESIDE" || { echo "the second chain failed: see $OUT/beside.log"; exit 1; }
