@@ -18,18 +18,23 @@
 #        the demonstrations' ticks. They read raw inputs and labelled positions, never the head's
 #        tokens, so they need no cloned weights and are fitted while the cloning runs. Then NVSF-H
 #        (4 epochs) and NVSF-C (3).
-# The measured run and its scores: README, next step 6.
+# The measured run and its scores: README, next step 6. timing.tsv counts from the start of the
+# invocation that ran each stage (a resumed run starts its clock again, and its `total` line is its
+# own); graft_pathways's time includes waiting for the other chain's pathways.
 set -euo pipefail
 
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-data/hour}
 OUT=${OUT:-out/hour}
-EXPERT_EPISODES=${EXPERT_EPISODES:-120}    # per run; halved between the two recorders
+EXPERT_EPISODES=${EXPERT_EPISODES:-120}    # even counts: halved between the two recorders
 DART_EPISODES=${DART_EPISODES:-80}
 CLONE_EPOCHS=${CLONE_EPOCHS:-20}
 DAGGER_ROUNDS=${DAGGER_ROUNDS:-2}
-DAGGER_EPISODES=${DAGGER_EPISODES:-16}     # per round; halved between the two collectors
+DAGGER_EPISODES=${DAGGER_EPISODES:-16}     # per round, even: halved between the two collectors
 export MUJOCO_GL=${MUJOCO_GL:-egl}
+for count in "$EXPERT_EPISODES" "$DART_EPISODES" "$DAGGER_EPISODES"; do
+  (( count > 0 && count % 2 == 0 )) || { echo "episode counts must be even and positive, got $count"; exit 2; }
+done
 mkdir -p "$OUT"
 TIMING="$OUT/timing.tsv"
 START=$(date +%s)
