@@ -63,11 +63,14 @@ record_half() {  # folder first_seed count extra... part parts: one recorder's h
   $PY -m sensor_fusion record --out "$folder.partial" --episodes "$half" --first-seed $(( seed + part * half )) "$@"
 }
 
-record() {  # folder first_seed count extra...
-  rm -rf "$1.partial"     # an interrupted recording starts again
-  both_cores record_half "$@"
-  mv "$1.partial" "$1"
+in_halves() {  # FOLDER COMMAND...: both_cores COMMAND writing FOLDER.partial, renamed FOLDER once whole
+  local folder=$1; shift
+  rm -rf "$folder.partial"     # an interrupted stage starts again
+  both_cores "$@"
+  mv "$folder.partial" "$folder"
 }
+
+record() { in_halves "$1" record_half "$@"; }   # folder first_seed count extra...
 
 # Seeds clear of make data's (900-1499), the earlier recordings' (to 3799), the selection seeds
 # (90 000 on) and the held-out ones (100 000 on).
@@ -107,11 +110,7 @@ collect_half() {  # round weights part parts
     --first-seed $(( 60000 + (round - 1) * DAGGER_EPISODES + part * half )) --episodes "$half" --max-seconds 10
 }
 
-collect() {  # round weights
-  rm -rf "$OUT/dagger_round_$1.partial"
-  both_cores collect_half "$1" "$2"
-  mv "$OUT/dagger_round_$1.partial" "$OUT/dagger_round_$1"
-}
+collect() { in_halves "$OUT/dagger_round_$1" collect_half "$1" "$2"; }   # round weights
 
 graft() {  # waits for the other chain's pathways, then grafts them onto the cloned weights
   while [ ! -e "$PATHWAYS" ]; do
