@@ -105,7 +105,8 @@ beside() {  # the second core: the control pathways, then NVSF-H, then NVSF-C
 }
 
 collect_half() {  # round weights part parts
-  local round=$1 weights=$2 part=$3 parts=$4 half=$(( DAGGER_EPISODES / 2 ))
+  local round=$1 weights=$2 part=$3 parts=$4
+  local half=$(( DAGGER_EPISODES / parts ))
   $PY tools/collect_dagger.py --architecture nvsf_a --weights "$weights" --out "$OUT/dagger_round_$round.partial" \
     --first-seed $(( 60000 + (round - 1) * DAGGER_EPISODES + part * half )) --episodes "$half" --max-seconds 10
 }
