@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -27,8 +28,17 @@ def save_weights(model: FusionArchitecture, path: str | Path, extra_metadata: di
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
     metadata = {'format_version': FORMAT_VERSION, 'architecture': model.key, 'config': config_json(model),
                 **(extra_metadata or {})}
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=metadata)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside and renamed, so the file is whole or absent: a run that resumes by the file's
+    # existence (tools/train_in_an_hour.sh) or a process that waits for another's checkpoint never
+    # reads a torn one.
+    partial = path.with_name(f'.{path.name}.{os.getpid()}.partial')
+    try:
+        save_file(tensors, str(partial), metadata=metadata)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def fitted_metadata(source: str | Path, key: str, record: dict) -> dict[str, str]:

@@ -17,7 +17,12 @@
 #      - beside it: the control pathways (freeze detector, press reflex, descent bound) fitted on
 #        the demonstrations' ticks. They read raw inputs and labelled positions, never the head's
 #        tokens, so they need no cloned weights and are fitted while the cloning runs. Then NVSF-H
-#        (4 epochs) and NVSF-C (3).
+#        (4 epochs) and NVSF-C (3). Then it starts DAgger round 1's collection early, from the
+#        cloning's checkpoint ROUND1_FROM_EPOCH (default 3 before the last) with the pathways
+#        grafted on, while NVSF-A's last epochs train; NVSF-A's chain joins it when its cloning
+#        ends (the two share the seeds by claims: tools/collect_dagger.py --claims). Measured on
+#        the same recording: round 1 from the epoch-17 checkpoint won 16 of 30 selection episodes,
+#        from the epoch-20 weights 17 (README, next step 6).
 # The measured run and its scores: README, next step 6. timing.tsv counts from the start of the
 # invocation that ran each stage (a resumed run starts its clock again, and its `total` line is its
 # own); graft_pathways's time includes waiting for the other chain's pathways.
@@ -31,10 +36,13 @@ DART_EPISODES=${DART_EPISODES:-80}
 CLONE_EPOCHS=${CLONE_EPOCHS:-20}
 DAGGER_ROUNDS=${DAGGER_ROUNDS:-2}
 DAGGER_EPISODES=${DAGGER_EPISODES:-16}     # per round, even: halved between the two collectors
+ROUND1_FROM_EPOCH=${ROUND1_FROM_EPOCH:-$(( CLONE_EPOCHS > 3 ? CLONE_EPOCHS - 3 : CLONE_EPOCHS ))}
 export MUJOCO_GL=${MUJOCO_GL:-egl}
 for count in "$EXPERT_EPISODES" "$DART_EPISODES" "$DAGGER_EPISODES"; do
   (( count > 0 && count % 2 == 0 )) || { echo "episode counts must be even and positive, got $count"; exit 2; }
 done
+(( ROUND1_FROM_EPOCH >= 1 && ROUND1_FROM_EPOCH <= CLONE_EPOCHS )) \
+  || { echo "ROUND1_FROM_EPOCH must be a cloning epoch, 1 to $CLONE_EPOCHS, got $ROUND1_FROM_EPOCH"; exit 2; }
 mkdir -p "$OUT"
 TIMING="$OUT/timing.tsv"
 START=$(date +%s)
@@ -72,6 +80,13 @@ in_halves() {  # FOLDER COMMAND...: both_cores COMMAND writing FOLDER.partial, r
 
 record() { in_halves "$1" record_half "$@"; }   # folder first_seed count extra...
 
+# This machine's speed varies from day to day (README: NVSF-C's decision took 0.6 to 2.5 ms on
+# different days), and so does every stage's time: the run keeps the day's figure beside its timings.
+speed_reference() {
+  $PY -m sensor_fusion bench models --architectures nvsf_c > "$OUT/speed_reference.partial" && mv "$OUT/speed_reference.partial" "$OUT/speed_reference.txt"
+}
+stage speed_reference "$OUT/speed_reference.txt" speed_reference
+
 # Seeds clear of make data's (900-1499), the earlier recordings' (to 3799), the selection seeds
 # (90 000 on) and the held-out ones (100 000 on).
 stage record_expert "$DATA/expert" record "$DATA/expert" 4000 "$EXPERT_EPISODES"
@@ -102,6 +117,36 @@ beside() {  # the second core: the control pathways, then NVSF-H, then NVSF-C
     --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1
   stage train_nvsf_c "$OUT/nvsf_c/nvsf_c.safetensors" $PY -m sensor_fusion train --architecture nvsf_c \
     --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 3 --batch-episodes 32 --window 32 --threads 1
+  if (( DAGGER_ROUNDS >= 1 )); then
+    stage dagger_collect_1_beside "$OUT/dagger_round_1" collect_round_1_beside
+  fi
+}
+
+CLONE_DIR="$OUT/nvsf_a_clone"
+CLONE_WEIGHTS="$CLONE_DIR/nvsf_a.safetensors"
+ROUND_1_SOURCE="$CLONE_DIR/checkpoints/nvsf_a-cloning_epoch_$ROUND1_FROM_EPOCH.safetensors"
+(( ROUND1_FROM_EPOCH < CLONE_EPOCHS )) || ROUND_1_SOURCE="$CLONE_WEIGHTS"   # the last epoch has no checkpoint file
+ROUND_1_WEIGHTS="$OUT/nvsf_a_round_0_epoch_$ROUND1_FROM_EPOCH.safetensors"
+
+wait_for_pathways() {
+  while [ ! -e "$PATHWAYS" ]; do
+    kill -0 "$BESIDE" 2>/dev/null || { echo "the pathway fits failed: see $OUT/beside.log"; return 1; }
+    sleep 5
+  done
+}
+
+round_1_weights() {  # waits for the checkpoint round 1 collects with, grafts the pathways on, prints the path
+  if [ ! -e "$ROUND_1_WEIGHTS" ]; then
+    while [ ! -e "$ROUND_1_SOURCE" ]; do
+      # NVSF-A's chain failing ends this chain too (the EXIT trap); a finished cloning left the file.
+      [ -e "$CLONE_WEIGHTS" ] && [ ! -e "$ROUND_1_SOURCE" ] && { echo "no checkpoint $ROUND_1_SOURCE" >&2; return 1; }
+      sleep 5
+    done
+    # Both chains may graft it: the write is atomic and the result the same.
+    $PY tools/graft_pathways.py --architecture nvsf_a --weights "$ROUND_1_SOURCE" --pathways "$PATHWAYS" \
+      --out "$ROUND_1_WEIGHTS" >&2
+  fi
+  echo "$ROUND_1_WEIGHTS"
 }
 
 collect_half() {  # round weights part parts
@@ -113,23 +158,42 @@ collect_half() {  # round weights part parts
 
 collect() { in_halves "$OUT/dagger_round_$1" collect_half "$1" "$2"; }   # round weights
 
-graft() {  # waits for the other chain's pathways, then grafts them onto the cloned weights
-  while [ ! -e "$PATHWAYS" ]; do
-    kill -0 "$BESIDE" 2>/dev/null || { echo "the pathway fits failed: see $OUT/beside.log"; return 1; }
-    sleep 5
+collect_claims() {  # weights: this chain's share of round 1, the seeds claimed one at a time
+  $PY tools/collect_dagger.py --architecture nvsf_a --weights "$1" --out "$OUT/dagger_round_1.partial" \
+    --claims "$OUT/dagger_round_1.claims" --first-seed 60000 --episodes "$DAGGER_EPISODES" --max-seconds 10
+}
+
+collect_round_1_beside() { collect_claims "$(round_1_weights)"; }   # the other chain's share: what it can take
+
+collect_round_1() {  # NVSF-A's chain: its share, then waits for the other chain's, then the folder is whole
+  collect_claims "$(round_1_weights)"
+  local done_count
+  while done_count=$(find "$OUT/dagger_round_1.claims" -name done | wc -l); (( done_count < DAGGER_EPISODES )); do
+    kill -0 "$BESIDE" 2>/dev/null \
+      || { echo "round 1 has $done_count of $DAGGER_EPISODES episodes and the other chain ended: see $OUT/beside.log"; return 1; }
+    sleep 2
   done
-  $PY tools/graft_pathways.py --architecture nvsf_a --weights "$OUT/nvsf_a_clone/nvsf_a.safetensors" \
+  mv "$OUT/dagger_round_1.partial" "$OUT/dagger_round_1"
+}
+
+graft() {  # waits for the other chain's pathways, then grafts them onto the cloned weights
+  wait_for_pathways
+  $PY tools/graft_pathways.py --architecture nvsf_a --weights "$CLONE_WEIGHTS" \
     --pathways "$PATHWAYS" --out "$OUT/nvsf_a_round_0.safetensors"
 }
 
 nvsf_a() {
-  stage clone_nvsf_a "$OUT/nvsf_a_clone/nvsf_a.safetensors" $PY -m sensor_fusion train --architecture nvsf_a \
-    --data "${SETS[@]}" --out "$OUT/nvsf_a_clone" --epochs "$CLONE_EPOCHS" --batch-episodes 32 --window 64 \
+  stage clone_nvsf_a "$CLONE_WEIGHTS" $PY -m sensor_fusion train --architecture nvsf_a \
+    --data "${SETS[@]}" --out "$CLONE_DIR" --epochs "$CLONE_EPOCHS" --batch-episodes 32 --window 64 \
     --goal-weight 1 --camera-pretrain-epochs 20 --tool-pretrain-epochs 10 --goal-teacher-forcing 1 --threads 1
   stage graft_pathways "$OUT/nvsf_a_round_0.safetensors" graft
   local weights="$OUT/nvsf_a_round_0.safetensors" rounds=()
   for round in $(seq 1 "$DAGGER_ROUNDS"); do
-    stage "dagger_collect_$round" "$OUT/dagger_round_$round" collect "$round" "$weights"
+    if (( round == 1 )); then   # from the earlier checkpoint, shared with the other chain (header)
+      stage dagger_collect_1 "$OUT/dagger_round_1" collect_round_1
+    else
+      stage "dagger_collect_$round" "$OUT/dagger_round_$round" collect "$round" "$weights"
+    fi
     rounds+=("$OUT/dagger_round_$round")
     stage "dagger_train_$round" "$OUT/nvsf_a_round_$round/nvsf_a.safetensors" $PY -m sensor_fusion train \
       --architecture nvsf_a --init "$weights" --data "${SETS[@]}" "${rounds[@]}" --out "$OUT/nvsf_a_round_$round" \
@@ -139,6 +203,8 @@ nvsf_a() {
   cp "$weights" "$OUT/nvsf_a.safetensors"
 }
 
+# Round 1's claims hold only for the run that made them: an interrupted collection starts again.
+[ -e "$OUT/dagger_round_1" ] || rm -rf "$OUT/dagger_round_1.partial" "$OUT/dagger_round_1.claims"
 beside > "$OUT/beside.log" 2>&1 &
 BESIDE=$!
 # If NVSF-A's chain fails, the other chain (its current stage a child of the subshell) stops too.

@@ -32,6 +32,24 @@ def test_policy_loads_saved_weights(tmp_path):
     np.testing.assert_allclose(loaded.act(obs).action, source.act(obs).action, atol=1e-6)
 
 
+def test_a_failed_save_leaves_the_earlier_weights_whole_and_no_partial_file(tmp_path, monkeypatch):
+    import sensor_fusion.weights as weights_module
+    source = build_policy('nvsf_a', seed=1)
+    path = tmp_path / 'a.safetensors'
+    save_weights(source.model, path)
+    before = path.read_bytes()
+
+    def torn_write(tensors, filename, metadata=None):
+        with open(filename, 'wb') as f:
+            f.write(b'torn')
+        raise OSError('disk full')
+    monkeypatch.setattr(weights_module, 'save_file', torn_write)
+    with pytest.raises(OSError, match='disk full'):
+        save_weights(build_policy('nvsf_a', seed=2).model, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ['a.safetensors']
+
+
 def test_non_finite_action_is_never_returned_and_state_survives():
     policy = build_policy('nvsf_a')
     obs = make_observation()

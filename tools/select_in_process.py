@@ -1,0 +1,90 @@
+"""Closed-loop success of weights in-process (no ROS 2), for choosing among training recipes.
+
+    python tools/select_in_process.py --architecture nvsf_a --weights W [--episodes 30]
+        [--first-seed 90000] [--command-latency-ms 8] [--processes 2] [--json F]
+
+Every recipe comparison in the README (selection seeds 90 000 on, each command applied 8 ms late)
+was measured this way: the simulator and the policy in one process (``ClosedLoop``), the command
+delayed as it is over ROS 2. It is not the evaluation the results report uses (``sensor-fusion
+eval``: sim_node and fusion_node over ROS 2, held-out seeds 100 000 on), and the selection seeds
+are kept apart from those, so a recipe is never chosen on the episodes it is reported on.
+``--processes`` splits the seeds between that many processes (one torch thread each).
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sensor_fusion.evaluation import HELD_OUT_FIRST_SEED, wilson_interval  # noqa: E402
+
+
+def run_seeds(job: tuple) -> list[dict]:
+    """One process's share: ``(architecture, weights, config, seeds, latency_s, backend)``."""
+    architecture, weights, config, seeds, latency_s, backend = job
+    import torch
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.policy import build_policy
+    from sensor_fusion.training.closed_loop import ClosedLoop, policy_controller
+    torch.set_num_threads(1)
+    policy = build_policy(architecture, backend, weights, config)
+    loop = ClosedLoop(load_config(architecture, config).preprocess, command_latency_s=latency_s)
+    records = []
+    for seed in seeds:
+        policy.reset()
+        run = loop.run(seed, policy_controller(policy))
+        records.append({'seed': seed, 'outcome': run.verdict.value, 'time_s': round(run.time_s, 3),
+                        'peak_force_n': round(run.peak_force_n, 3)})
+        print(f'seed {seed}: {run.verdict.value} ({run.time_s:.2f} s)', flush=True)
+    return records
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
+    parser.add_argument('--weights', required=True, type=Path)
+    parser.add_argument('--config', type=Path, default=None, help='architecture config (default: the shipped one)')
+    parser.add_argument('--backend', default='cpu')
+    parser.add_argument('--episodes', type=int, default=30)
+    parser.add_argument('--first-seed', type=int, default=90_000)
+    parser.add_argument('--command-latency-ms', type=float, default=8.0)
+    parser.add_argument('--processes', type=int, default=2)
+    parser.add_argument('--json', type=Path, default=None, help='write every episode record here')
+    args = parser.parse_args()
+    if args.episodes < 1 or args.processes < 1:
+        parser.error('--episodes and --processes must be at least 1')
+    if args.first_seed + args.episodes > HELD_OUT_FIRST_SEED:
+        parser.error(f'seeds from {HELD_OUT_FIRST_SEED} on are the evaluation\'s held-out episodes')
+    if not args.weights.is_file():
+        parser.error(f'{args.weights}: no such weights file')
+    seeds = list(range(args.first_seed, args.first_seed + args.episodes))
+    shares = [seeds[i::args.processes] for i in range(args.processes) if seeds[i::args.processes]]
+    jobs = [(args.architecture, args.weights, args.config, share, args.command_latency_ms / 1000, args.backend)
+            for share in shares]
+    start = time.monotonic()
+    # spawn: each process builds its own renderer and torch state (a forked EGL context is not safe)
+    with multiprocessing.get_context('spawn').Pool(len(jobs)) as pool:
+        records = sorted((r for share in pool.map(run_seeds, jobs) for r in share), key=lambda r: r['seed'])
+    successes = sum(r['outcome'] == 'success' for r in records)
+    low, high = wilson_interval(successes, len(records))
+    outcomes = collections.Counter(r['outcome'] for r in records)
+    print(f'{args.weights}: {successes} of {len(records)} ({100 * successes / len(records):.0f} %, '
+          f'95 % CI {100 * low:.0f}-{100 * high:.0f} %), seeds {seeds[0]}-{seeds[-1]}, '
+          f'commands {args.command_latency_ms:g} ms late; '
+          + ', '.join(f'{o} {n}' for o, n in outcomes.most_common())
+          + f'; {time.monotonic() - start:.0f} s')
+    if args.json is not None:
+        args.json.write_text(json.dumps({'weights': str(args.weights), 'command_latency_ms': args.command_latency_ms,
+                                         'records': records}, indent=1))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
