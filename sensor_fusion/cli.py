@@ -354,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
                                                  'write results/ and the README section')
     results.add_argument('--episodes', type=int, default=100)
     results.add_argument('--ablation-episodes', type=int, default=30)
-    results.add_argument('--ablate', default='nvsf_h', help='architecture whose inputs are ablated')
+    results.add_argument('--ablate', default='nvsf_a',
+                         help='architecture whose inputs are ablated (default: the most successful, the one the '
+                              "issue's fusion target concerns)")
     results.add_argument('--results', default='results')
     results.add_argument('--readme', default='README.md')
     results.add_argument('--from-saved', action='store_true', help='only redraw from results/*.json')

@@ -40,9 +40,12 @@ def test_summary_pools_latencies_and_counts_ball_violations():
 def test_report_section_replaces_only_the_marked_part_of_the_readme(tmp_path):
     main = [summarise('nvsf_h/loihi_sim', [record(i, 'success') for i in range(9)] + [record(9, 'timeout')]),
             summarise('nvsf_a/cpu', [record(i, 'timeout', energy=0.1, latencies=(0.5,)) for i in range(10)])]
-    ablations = [summarise('nvsf_h/loihi_sim without audio', [record(i, 'wrong_cube') for i in range(10)])]
+    ablations = [summarise('nvsf_h/loihi_sim without audio', [record(i, 'wrong_cube') for i in range(10)]),
+                 summarise('nvsf_h/loihi_sim, world at 0.5x without camera', [record(i, 'success') for i in range(4)])]
     text = section(main, ablations, 'nvsf_h/loihi_sim')
-    assert 'audio -90' in text and 'most successful nvsf_h/loihi_sim' in text and 'lowest latency p50 nvsf_a/cpu' in text
+    # each ablation against the main run at its own settings; none at 0.5x here, so no figure for it
+    assert 'audio -90' in text and 'camera: no run of nvsf_h/loihi_sim, world at 0.5x with every input' in text
+    assert 'most successful nvsf_h/loihi_sim' in text and 'lowest latency p50 nvsf_a/cpu' in text
     readme = tmp_path / 'README.md'
     readme.write_text(f'# title\n\nbefore\n\n{BEGIN}\nold\n{END}\n\nafter\n')
     write_readme_section(readme, text)
