@@ -21,8 +21,8 @@
 #        cloning's checkpoint ROUND1_FROM_EPOCH (default 3 before the last) with the pathways
 #        grafted on, while NVSF-A's last epochs train; NVSF-A's chain joins it when its cloning
 #        ends (the two share the seeds by claims: tools/collect_dagger.py --claims). Measured on
-#        the same recording: round 1 from the epoch-17 checkpoint won 16 of 30 selection episodes,
-#        from the epoch-20 weights 17 (README, next step 6).
+#        one recording: round 1 from the epoch-17 checkpoint won 16 of 30 selection episodes,
+#        from the epoch-20 weights 17; this script's own run from nothing, 22 (README, next step 6).
 # The measured run and its scores: README, next step 6. timing.tsv counts from the start of the
 # invocation that ran each stage (a resumed run starts its clock again, and its `total` line is its
 # own); graft_pathways's time includes waiting for the other chain's pathways.
@@ -163,11 +163,14 @@ collect_claims() {  # weights: this chain's share of round 1, the seeds claimed 
     --claims "$OUT/dagger_round_1.claims" --first-seed 60000 --episodes "$DAGGER_EPISODES" --max-seconds 10
 }
 
-collect_round_1_beside() { collect_claims "$(round_1_weights)"; }   # the other chain's share: what it can take
+collect_round_1_beside() {  # the other chain's share: what it can take
+  local weights; weights=$(round_1_weights) || return 1
+  collect_claims "$weights"
+}
 
 collect_round_1() {  # NVSF-A's chain: its share, then waits for the other chain's, then the folder is whole
-  collect_claims "$(round_1_weights)"
-  local done_count
+  local weights done_count; weights=$(round_1_weights) || return 1
+  collect_claims "$weights"
   while done_count=$(find "$OUT/dagger_round_1.claims" -name done | wc -l); (( done_count < DAGGER_EPISODES )); do
     kill -0 "$BESIDE" 2>/dev/null \
       || { echo "round 1 has $done_count of $DAGGER_EPISODES episodes and the other chain ended: see $OUT/beside.log"; return 1; }
