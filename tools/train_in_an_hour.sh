@@ -128,6 +128,8 @@ ROUND_1_SOURCE="$CLONE_DIR/checkpoints/nvsf_a-cloning_epoch_$ROUND1_FROM_EPOCH.s
 (( ROUND1_FROM_EPOCH < CLONE_EPOCHS )) || ROUND_1_SOURCE="$CLONE_WEIGHTS"   # the last epoch has no checkpoint file
 ROUND_1_WEIGHTS="$OUT/nvsf_a_round_0_epoch_$ROUND1_FROM_EPOCH.safetensors"
 
+graft_onto() { $PY tools/graft_pathways.py --architecture nvsf_a --weights "$1" --pathways "$PATHWAYS" --out "$2"; }
+
 wait_for_pathways() {
   while [ ! -e "$PATHWAYS" ]; do
     kill -0 "$BESIDE" 2>/dev/null || { echo "the pathway fits failed: see $OUT/beside.log"; return 1; }
@@ -143,8 +145,7 @@ round_1_weights() {  # waits for the checkpoint round 1 collects with, grafts th
       sleep 5
     done
     # Both chains may graft it: the write is atomic and the result the same.
-    $PY tools/graft_pathways.py --architecture nvsf_a --weights "$ROUND_1_SOURCE" --pathways "$PATHWAYS" \
-      --out "$ROUND_1_WEIGHTS" >&2
+    graft_onto "$ROUND_1_SOURCE" "$ROUND_1_WEIGHTS" >&2
   fi
   echo "$ROUND_1_WEIGHTS"
 }
@@ -181,8 +182,7 @@ collect_round_1() {  # NVSF-A's chain: its share, then waits for the other chain
 
 graft() {  # waits for the other chain's pathways, then grafts them onto the cloned weights
   wait_for_pathways
-  $PY tools/graft_pathways.py --architecture nvsf_a --weights "$CLONE_WEIGHTS" \
-    --pathways "$PATHWAYS" --out "$OUT/nvsf_a_round_0.safetensors"
+  graft_onto "$CLONE_WEIGHTS" "$OUT/nvsf_a_round_0.safetensors"
 }
 
 nvsf_a() {
