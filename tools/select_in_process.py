@@ -32,7 +32,7 @@ from sensor_fusion.observation import MODALITIES  # noqa: E402
 
 
 def run_seeds(job: tuple) -> list[dict]:
-    """One process's share: ``(architecture, weights, config, seeds, latency_s, backend)``."""
+    """One process's share: ``(architecture, weights, config, seeds, latency_s, backend, ablate)``."""
     architecture, weights, config, seeds, latency_s, backend, ablate = job
     import torch
     from sensor_fusion.architectures import load_config
