@@ -48,8 +48,10 @@ def _train_gate(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     result = train_gate(Path(args.weights), Path(args.out),
                         GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
-                                   compute_penalty=args.compute_penalty, seed=args.seed,
-                                   learning_rate=args.learning_rate, discount=args.discount))
+                                   compute_price=args.compute_price, plan_weight=args.plan_weight, goal_weight=args.goal_weight,
+                                   max_episode_s=args.max_episode_s, seed=args.seed, ungated_modalities=tuple(args.ungated),
+                                   learning_rate=args.learning_rate, discount=args.discount,
+                                   success_bonus=args.success_bonus))
     print(f'weights: {result.weights}; encoders run in the last iteration: {result.encoder_fraction[-1]}')
     return 0
 
@@ -345,10 +347,18 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument('--out', required=True, help='where to write the weights with the trained gate')
     gate.add_argument('--iterations', type=int, default=6)
     gate.add_argument('--episodes', type=int, default=4, help='episodes per iteration')
-    gate.add_argument('--compute-penalty', type=float, default=0.02)
+    gate.add_argument('--compute-price', type=float, default=0.01,
+                      help="reward for saving every gateable encoder's MACs on one tick")
+    gate.add_argument('--plan-weight', type=float, default=1.0, help="the plan's change against the command's")
+    gate.add_argument('--goal-weight', type=float, default=1.0, help="the goal estimate's change against the command's")
+    gate.add_argument('--max-episode-s', type=float, default=10.0)
+    gate.add_argument('--ungated', nargs='*', default=['proprio'], choices=list(MODALITIES),
+                      help='encoders the gate may not skip (the joints: the goal pathway reads them every tick)')
     gate.add_argument('--seed', type=int, default=0)
-    gate.add_argument('--learning-rate', type=float, default=0.2, help='Adam on the gate, one step per episode')
-    gate.add_argument('--discount', type=float, default=0.98, help="per tick, for each gate choice's return")
+    gate.add_argument('--learning-rate', type=float, default=0.05, help='Adam on the gate, one step per iteration')
+    gate.add_argument('--success-bonus', type=float, default=0.01,
+                      help="reward per tick of an episode that succeeded, against its iteration's mean")
+    gate.add_argument('--discount', type=float, default=0.0, help="per tick, for each gate choice's return")
     gate.set_defaults(handler=_train_gate)
     results = commands.add_parser('report', help='evaluate every architecture x backend and the ablations; '
                                                  'write results/ and the README section')

@@ -37,7 +37,7 @@ def run_seeds(job: tuple) -> list[dict]:
     import torch
     from sensor_fusion.architectures import load_config
     from sensor_fusion.policy import build_policy
-    from sensor_fusion.training.closed_loop import ClosedLoop, policy_controller
+    from sensor_fusion.training.closed_loop import ClosedLoop
     torch.set_num_threads(1)
     policy = build_policy(architecture, backend, weights, config)
     loop = ClosedLoop(load_config(architecture, config).preprocess, command_latency_s=latency_s,
@@ -45,9 +45,20 @@ def run_seeds(job: tuple) -> list[dict]:
     records = []
     for seed in seeds:
         policy.reset()
-        run = loop.run(seed, policy_controller(policy))
+        decisions = []
+
+        def controller(observation, _expert):
+            decisions.append(policy.act(observation))
+            return decisions[-1].action
+
+        run = loop.run(seed, controller)
+        # What the decisions cost: NVSF-A's gate, and its held tokens, change how many encoders run.
+        ran = collections.Counter(name for d in decisions for name in d.encoders_run)
         records.append({'seed': seed, 'outcome': run.verdict.value, 'time_s': round(run.time_s, 3),
-                        'peak_force_n': round(run.peak_force_n, 3)})
+                        'peak_force_n': round(run.peak_force_n, 3), 'decisions': len(decisions),
+                        'macs_per_decision': sum(d.cost.dense_macs for d in decisions) / max(len(decisions), 1),
+                        'energy_uj_per_decision': 1e6 * sum(d.energy.total_j for d in decisions) / max(len(decisions), 1),
+                        'encoders_run': {m: ran[m] / max(len(decisions), 1) for m in MODALITIES}})
         print(f'seed {seed}: {run.verdict.value} ({run.time_s:.2f} s)', flush=True)
     return records
 
@@ -87,11 +98,17 @@ def main() -> int:
     successes = sum(r['outcome'] == 'success' for r in records)
     low, high = wilson_interval(successes, len(records))
     outcomes = collections.Counter(r['outcome'] for r in records)
+    decisions = sum(r['decisions'] for r in records)
+    macs = sum(r['macs_per_decision'] * r['decisions'] for r in records) / max(decisions, 1)
+    energy = sum(r['energy_uj_per_decision'] * r['decisions'] for r in records) / max(decisions, 1)
+    ran = {m: sum(r['encoders_run'][m] * r['decisions'] for r in records) / max(decisions, 1) for m in MODALITIES}
     print(f'{args.weights}: {successes} of {len(records)} ({100 * successes / len(records):.0f} %, '
           f'95 % CI {100 * low:.0f}-{100 * high:.0f} %), seeds {seeds[0]}-{seeds[-1]}, '
           f'commands {args.command_latency_ms:g} ms late' + (f', without {args.ablate}' if args.ablate else '') + '; '
           + ', '.join(f'{o} {n}' for o, n in outcomes.most_common())
           + f'; {time.monotonic() - start:.0f} s')
+    print(f'per decision: {macs:.4g} MACs, {energy:.3g} uJ; encoders run on this share of decisions: '
+          + ', '.join(f'{m} {f:.2f}' for m, f in ran.items()))
     if args.json is not None:
         args.json.write_text(json.dumps({'weights': str(args.weights), 'command_latency_ms': args.command_latency_ms,
                                          'ablate': args.ablate, 'records': records}, indent=1))

@@ -73,6 +73,9 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     gate_mode: str = 'threshold'  # default gate mode at deployment; see the module docstring
     feed_back_action: bool = True  # False: the plan is not fed its previous action (zeros in its place; see forward)
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
+    ungated_modalities: tuple[str, ...] = ()   # encoders that run whenever their input is present, whatever the gate
+                                  # says; not part of the decision RL credits (e.g. the joints: the goal
+                                  # pathway's tool estimate reads them every tick)
     camera_keypoint_sharpness: float = 1.0   # scales the camera keypoint maps before their softmax (CameraKeypointEncoder)
     goal_pathway: bool = False    # command from goal - tool (module docstring); False: the head reads the plan alone
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
@@ -85,6 +88,12 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
         if not 0.0 < self.gate_threshold < 1.0:
             raise ValueError(f'NVSFAConfig.gate_threshold must be in (0, 1), got {self.gate_threshold}')
+        if isinstance(self.ungated_modalities, str):
+            raise ValueError(f'NVSFAConfig.ungated_modalities must be a list of modalities, got {self.ungated_modalities!r}')
+        object.__setattr__(self, 'ungated_modalities', tuple(self.ungated_modalities))   # a YAML list
+        unknown = [name for name in self.ungated_modalities if name not in MODALITIES]
+        if unknown:
+            raise ValueError(f'NVSFAConfig.ungated_modalities: unknown {unknown}; known: {list(MODALITIES)}')
         self.check_control_pathways(self.goal_pathway)
 
 
@@ -111,6 +120,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             self.head = nn.Linear(c.d_plan, c.action_dim)
         self.build_control_pathways()
         self.held_tokens = HeldTokens(HELD_MODALITIES, d, c.preprocess)
+        self.register_buffer('ungated', torch.tensor([name in c.ungated_modalities for name in MODALITIES]),
+                             persistent=False)                                  # (M,) bool
         self.gate_mode = c.gate_mode
 
     @property
@@ -144,9 +155,11 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             chosen = torch.bernoulli(torch.sigmoid(logits.detach())).bool()
         else:
             chosen = torch.sigmoid(logits) > self.config.gate_threshold
-        # A missing modality is never run and not part of the decision the gate is credited for.
+        # A missing modality is never run, an ungated one always runs: neither is part of the decision
+        # the gate is credited for.
+        chosen = chosen | self.ungated
         log_prob = torch.where(chosen, F.logsigmoid(logits), F.logsigmoid(-logits))
-        return chosen & valid, (log_prob * valid).sum(dim=1)
+        return chosen & valid, (log_prob * (valid & ~self.ungated)).sum(dim=1)
 
     @torch.no_grad()
     def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:

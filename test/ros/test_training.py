@@ -1,14 +1,18 @@
 """A tiny behaviour-cloning run lowers the loss, and its weights load where the node loads them."""
+import json
+
 import numpy as np
 import pytest
 import torch
 
+from sensor_fusion.paths import config_path
 from sensor_fusion.policy import build_policy
 from sensor_fusion.ros.recorder import record_episode
 from sensor_fusion.sim.expert import ScriptedExpert
 from sensor_fusion.sim.simulator import SimConfig, TabletopSim
 from sensor_fusion.sim.task import TaskConfig
 from sensor_fusion.training.behaviour_cloning import TrainConfig, train
+from sensor_fusion.weights import WeightsError, read_metadata
 
 
 @pytest.fixture(scope='module')
@@ -180,11 +184,20 @@ def test_gate_reinforcement_learning_changes_only_the_gate(bags, tmp_path):
     assert len(result.mean_reward) == 2 and set(result.encoder_fraction[0]) == {
         'camera', 'wrench', 'tactile', 'audio', 'events', 'proprio'}
     before = build_policy('nvsf_a', 'cpu', cloned.weights).model.state_dict()
-    after_policy = build_policy('nvsf_a', 'cpu', result.weights)
+    # The trained gate never skips the joints, which its weights' config records: deploying it needs
+    # the same list in the architecture config, and a config without it is refused, not misread.
+    with pytest.raises(WeightsError, match='another NVSFAConfig'):
+        build_policy('nvsf_a', 'cpu', result.weights)
+    deploy_config = tmp_path / 'nvsf_a.yaml'
+    deploy_config.write_text(config_path('architectures', 'nvsf_a.yaml').read_text() + 'ungated_modalities: [proprio]\n')
+    after_policy = build_policy('nvsf_a', 'cpu', result.weights, config_path=deploy_config)
     after = after_policy.model.state_dict()
-    assert after_policy.model.gate_mode == 'threshold'
+    assert after_policy.model.gate_mode == 'threshold' and after_policy.model.config.ungated_modalities == ('proprio',)
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith('gate.') for name in changed), changed
+    gated, cloned_records = read_metadata(result.weights), read_metadata(cloned.weights)
+    assert json.loads(gated['gate_rl'])['ungated_modalities'] == ['proprio']
+    assert gated['training'] == cloned_records['training']            # the cloning's records stay
 
 
 def test_the_in_process_closed_loop_runs_the_expert_to_success():

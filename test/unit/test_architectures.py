@@ -194,7 +194,7 @@ def test_counted_macs_match_torch_flop_counter(key):
 
 
 def test_nvsf_a_gate_skips_encoders_and_their_cost():
-    model = build('nvsf_a').eval()
+    model = build('nvsf_a', ungated_modalities=[]).eval()      # every encoder up to the gate
     inputs = batch_for(model, seeds=(0,))
     state = model.initial_state(1)
     everything = model(inputs, state)
@@ -208,6 +208,24 @@ def test_nvsf_a_gate_skips_encoders_and_their_cost():
         skipped += linear_macs(model.goal.candidate_locator, 1) + linear_macs(model.goal.tool_locator, 1)
     assert gated.cost.dense_macs == everything.cost.dense_macs - skipped
     assert torch.isfinite(gated.action).all()
+
+
+def test_nvsf_a_ungated_encoder_runs_whatever_the_gate_says_and_is_not_part_of_its_decision():
+    model = build('nvsf_a', ungated_modalities=['proprio']).eval()
+    inputs = batch_for(model, seeds=(0,))
+    state = model.initial_state(1)
+    proprio, audio = MODALITIES.index('proprio'), MODALITIES.index('audio')
+    with torch.no_grad():
+        model.gate.bias[:] = -10.0                                # gate says: run nothing
+    gated = model(inputs, state)
+    assert gated.gate[0].tolist() == [m == 'proprio' for m in MODALITIES]
+    assert model.encoders_needed(state)[proprio]
+    with torch.no_grad():
+        model.gate.bias[proprio] = 10.0                           # the ungated logit: no part of the log-probability
+    assert torch.equal(model(inputs, state).gate_log_prob, gated.gate_log_prob)
+    with torch.no_grad():
+        model.gate.bias[audio] = 0.0                              # a gated one: part of it (log 0.5)
+    assert not torch.equal(model(inputs, state).gate_log_prob, gated.gate_log_prob)
 
 
 def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
@@ -228,6 +246,8 @@ def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
     ('nvsf_c', 'image_patch', 7, 'preprocess.camera.size=48 is not a multiple'),
     ('nvsf_a', 'gate_mode', 'maybe', 'gate_mode must be one of'),
     ('nvsf_a', 'gate_threshold', 1.5, 'gate_threshold'),
+    ('nvsf_a', 'ungated_modalities', ['joints'], r"ungated_modalities: unknown \['joints'\]"),
+    ('nvsf_a', 'ungated_modalities', 'proprio', 'ungated_modalities must be a list'),
     ('nvsf_a', 'n_heads', 3, 'd_model=32 must be a multiple of n_heads=3'),
     ('nvsf_a', 'action_power', 0.5, 'action_power must be >= 1'),
     ('nvsf_h', 'snn_beta', 0.0, 'snn_beta'),

@@ -274,6 +274,34 @@ def test_gate_choices_are_credited_with_their_discounted_return():
         GateConfig(discount=1.0)
 
 
+def test_gate_tick_reward_is_zero_without_a_skip_and_prices_a_skip_by_what_it_saved_and_changed():
+    from sensor_fusion.architectures import build_architecture, load_config
+    from sensor_fusion.observation import MODALITIES
+    from sensor_fusion.preprocess import Preprocessor
+    from sensor_fusion.training.gate_rl import GateConfig, tick_reward
+    torch.manual_seed(0)
+    model = build_architecture('nvsf_a', load_config('nvsf_a')).eval()
+    inputs = Preprocessor(model.config.preprocess)(make_observation(0, n_events=2000))
+    state = model.initial_state(1)
+    model.gate_mode = 'all'
+    all_on = model(inputs, state)
+    gateable = sum(model.encoders.macs(name, 1) for name in MODALITIES if name != 'proprio')
+    assert tick_reward(all_on, all_on, gateable, GateConfig()) == 0.0       # skipped nothing: exactly 0
+    model.gate_mode = 'threshold'
+    with torch.no_grad():
+        model.gate.bias[MODALITIES.index('audio')] = -10.0                  # skip the audio encoder
+    skipped = model(inputs, state)
+    saved = model.encoders.macs('audio', 1) / gateable
+    free = tick_reward(skipped, all_on, gateable, GateConfig(compute_price=1.0, plan_weight=0.0))
+    command_change = float((skipped.head_output - all_on.head_output).abs().mean())
+    plan_change = float((skipped.state[0] - all_on.state[0]).abs().mean())
+    goal_change = float((skipped.goal['goal'] - all_on.goal['goal']).abs().mean())
+    assert command_change > 0 and plan_change > 0
+    assert free == pytest.approx(saved - command_change - goal_change)
+    assert tick_reward(skipped, all_on, gateable, GateConfig(compute_price=0.0, plan_weight=2.0, goal_weight=0.0)) \
+        == pytest.approx(-command_change - 2.0 * plan_change)
+
+
 def test_ball_freeze_ticks_are_the_expert_still_after_the_tone_and_the_tone_counts_as_no_ball():
     from sensor_fusion.training.behaviour_cloning import ball_freeze_ticks
     rate, listen_s = 10.0, 1.0                    # ticks at 0.0, 0.1, ... 1.9 s
