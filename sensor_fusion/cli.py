@@ -46,12 +46,16 @@ def _train_gate(args: argparse.Namespace) -> int:
 
     from .training.gate_rl import GateConfig, train_gate
     torch.set_num_threads(1)
-    result = train_gate(Path(args.weights), Path(args.out),
-                        GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
-                                   compute_price=args.compute_price, plan_weight=args.plan_weight, goal_weight=args.goal_weight,
-                                   max_episode_s=args.max_episode_s, seed=args.seed, ungated_modalities=tuple(args.ungated),
-                                   learning_rate=args.learning_rate, discount=args.discount,
-                                   success_bonus=args.success_bonus))
+    try:
+        config = GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
+                            compute_price=args.compute_price, plan_weight=args.plan_weight,
+                            goal_weight=args.goal_weight, max_episode_s=args.max_episode_s, seed=args.seed,
+                            ungated_modalities=tuple(args.ungated), learning_rate=args.learning_rate,
+                            discount=args.discount, success_bonus=args.success_bonus)
+        result = train_gate(Path(args.weights), Path(args.out), config)
+    except ValueError as error:            # a bad setting, or weights that are not NVSF-A's (WeightsError)
+        print(f'gate training not started: {error}')
+        return 2
     print(f'weights: {result.weights}; encoders run in the last iteration: {result.encoder_fraction[-1]}')
     return 0
 

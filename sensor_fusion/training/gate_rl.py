@@ -166,7 +166,11 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
 
 def _gate_model(weights: Path, ungated_modalities: tuple[str, ...]):
     """NVSF-A as ``weights`` were trained, with the gate's ungated modalities, their tensors loaded."""
-    saved_config = read_metadata(weights).get('config')
+    metadata = read_metadata(weights)
+    if metadata.get('architecture') != 'nvsf_a':
+        raise WeightsError(f"{weights}: weights are for architecture {metadata.get('architecture')!r}; the gate "
+                           "is NVSF-A's")
+    saved_config = metadata.get('config')
     if saved_config is None:
         raise WeightsError(f'{weights}: no config in the metadata; not weights this suite saved')
     trained = type(load_config('nvsf_a')).from_dict(json.loads(saved_config))

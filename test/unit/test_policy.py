@@ -313,3 +313,16 @@ def test_ball_freeze_ticks_are_the_expert_still_after_the_tone_and_the_tone_coun
     assert not froze[:10].any() and counted[:10].all()              # the tone: still, counted as no ball
     assert not counted[10]                                          # the ramp's zero at 1.0 s: not counted
     assert counted[11:].all()
+
+
+def test_train_gate_refuses_weights_of_another_architecture_and_bad_settings_with_a_message(tmp_path, capsys):
+    from sensor_fusion.cli import main
+    from sensor_fusion.paths import models_dir
+    out = tmp_path / 'gated.safetensors'
+    assert main(['train-gate', '--weights', str(models_dir() / 'nvsf_c.safetensors'), '--out', str(out)]) == 2
+    assert "weights are for architecture 'nvsf_c'; the gate is NVSF-A's" in capsys.readouterr().out
+    assert main(['train-gate', '--weights', str(tmp_path / 'missing.safetensors'), '--out', str(out)]) == 2
+    assert 'no such weights file' in capsys.readouterr().out
+    assert main(['train-gate', '--weights', str(models_dir() / 'nvsf_a.safetensors'), '--out', str(out),
+                 '--iterations', '0']) == 2
+    assert 'bad gate training config' in capsys.readouterr().out and not out.exists()
