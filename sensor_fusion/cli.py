@@ -50,7 +50,8 @@ def _train_gate(args: argparse.Namespace) -> int:
         config = GateConfig(iterations=args.iterations, episodes_per_iteration=args.episodes,
                             compute_price=args.compute_price, plan_weight=args.plan_weight,
                             goal_weight=args.goal_weight, max_episode_s=args.max_episode_s, seed=args.seed,
-                            ungated_modalities=tuple(args.ungated), learning_rate=args.learning_rate,
+                            ungated_modalities=tuple(args.ungated), gate_reads_staleness=args.staleness,
+                            learning_rate=args.learning_rate,
                             discount=args.discount, success_bonus=args.success_bonus)
         result = train_gate(Path(args.weights), Path(args.out), config)
     except ValueError as error:            # a bad setting, or weights that are not NVSF-A's (WeightsError)
@@ -358,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument('--max-episode-s', type=float, default=10.0)
     gate.add_argument('--ungated', nargs='*', default=['proprio'], choices=list(MODALITIES),
                       help='encoders the gate may not skip (the joints: the goal pathway reads them every tick)')
+    gate.add_argument('--staleness', action='store_true',
+                      help='the gate also reads on how many ticks each held token has stood in for a newer input')
     gate.add_argument('--seed', type=int, default=0)
     gate.add_argument('--learning-rate', type=float, default=0.05, help='Adam on the gate, one step per iteration')
     gate.add_argument('--success-bonus', type=float, default=0.01,

@@ -73,6 +73,8 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     gate_mode: str = 'threshold'  # default gate mode at deployment; see the module docstring
     feed_back_action: bool = True  # False: the plan is not fed its previous action (zeros in its place; see forward)
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
+    gate_reads_staleness: bool = False   # the gate also reads on how many ticks each held token has stood in for
+                                  # a newer input (the age of the last sighting); False: the plan and action alone
     ungated_modalities: tuple[str, ...] = ()   # encoders that run whenever their input is present, whatever the gate
                                   # says; not part of the decision RL credits (e.g. the joints: the goal
                                   # pathway's tool estimate reads them every tick)
@@ -120,6 +122,12 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             self.head = nn.Linear(c.d_plan, c.action_dim)
         self.build_control_pathways()
         self.held_tokens = HeldTokens(HELD_MODALITIES, d, c.preprocess)
+        if c.gate_reads_staleness:
+            # Why: the gate trained on the plan alone, once it stopped looking, stopped for seconds (runs
+            # of up to 133 skipped camera frames, 87 of 100 held out) where a fixed rule skipping every
+            # other frame won 95 (README, next step 4). Starts at zero: the gate's decisions unchanged.
+            self.gate_staleness = nn.Linear(len(HELD_MODALITIES), len(MODALITIES), bias=False)
+            nn.init.zeros_(self.gate_staleness.weight)
         self.register_buffer('ungated', torch.tensor([name in c.ungated_modalities for name in MODALITIES]),
                              persistent=False)                                  # (M,) bool
         self.gate_mode = c.gate_mode
@@ -140,15 +148,27 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
                  torch.zeros(batch_size, c.action_dim, device=device))    # previous action
         if c.goal_pathway:
             state += self.goal.initial_state(batch_size, device)                 # last candidates, last tool
-        return state + self.held_tokens.initial_state(batch_size, device) + self.control_pathway_state(batch_size, device)
+        state += self.held_tokens.initial_state(batch_size, device)
+        if c.gate_reads_staleness:
+            state += (torch.zeros(batch_size, len(HELD_MODALITIES), device=device),)   # ticks stood in for newer inputs
+        return state + self.control_pathway_state(batch_size, device)
 
     def _held_slice(self) -> slice:
         start = 4 if self.config.goal_pathway else 2
         return slice(start, start + self.held_tokens.entries)
 
-    def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities)."""
+    def _staleness(self, state: State) -> Optional[torch.Tensor]:
+        """(B, H) ticks on which each held token has stood in for a newer input since its encoder ran, or None."""
+        return state[self._held_slice().stop] if self.config.gate_reads_staleness else None
+
+    def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor,
+                    staleness: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities); ``staleness``
+        (B, H) with ``gate_reads_staleness``."""
         logits = self.gate(plan_and_action)                                     # (B, M)
+        if staleness is not None:
+            # Saturates after 8 ticks, about one camera frame at 15 Hz under a 100 Hz loop.
+            logits = logits + self.gate_staleness(staleness.clamp(max=8.0) / 4.0)
         if self.gate_mode == 'all':
             chosen = torch.ones_like(valid)
         elif self.gate_mode == 'sample':
@@ -171,7 +191,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         if self.gate_mode == 'sample' or plan.shape[0] != 1:
             return None
         everything = torch.ones(1, len(MODALITIES), dtype=torch.bool, device=plan.device)
-        gate, _ = self.decide_gate(torch.cat([plan, previous_action], dim=1), everything)
+        gate, _ = self.decide_gate(torch.cat([plan, previous_action], dim=1), everything, self._staleness(state))
         needed = gate[0].tolist()
         for name in self.control_pathway_inputs():   # read every tick (the freeze also needs the force)
             needed[MODALITIES.index(name)] = True
@@ -199,7 +219,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         plan, previous_action = state[:2]
         b, d = inputs.batch_size, self.config.d_model
         plan_and_action = torch.cat([plan, previous_action], dim=1)            # (B, P + A)
-        gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask)
+        staleness = self._staleness(state)                                      # (B, H) or None
+        gate, gate_log_prob = self.decide_gate(plan_and_action, inputs.mask, staleness)
         held = state[self._held_slice()]
         # Training updates the weights between windows, so a held token would be stale there: every
         # chosen encoder runs, and nothing is held.
@@ -215,6 +236,9 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             run, attended = gate.clone(), gate.clone()
             run[:, _HELD_INDEX] &= ~stand_in
             attended[:, _HELD_INDEX] |= stand_in
+            if staleness is not None:   # a tick the held token stood in for a newer input; a run renews it
+                staleness = torch.where(run[:, _HELD_INDEX], torch.zeros_like(staleness),
+                                        staleness + (stand_in & ~unchanged).float())   # (B, H)
         if encoded is None:
             tokens, encoder_macs = self.encode_gated(inputs, run)               # (B, M, D)
         else:
@@ -259,7 +283,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         # succeeded). Without it, the plan must come from the senses. Zeros keep the shapes, so
         # weights trained either way fine-tune into the other.
         fed_back = head_output if self.config.feed_back_action else torch.zeros_like(head_output)
-        next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ()) + held + pathway_state
+        next_state = (plan, fed_back) + ((goal['candidates'], goal['tool']) if goal else ()) + held \
+            + ((staleness,) if staleness is not None else ()) + pathway_state
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                             state=next_state, cost=cost, gate_log_prob=gate_log_prob, gate=run, goal=goal)
 

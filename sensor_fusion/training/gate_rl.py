@@ -46,7 +46,7 @@ import torch
 from ..architectures import build_architecture, load_config
 from ..observation import MODALITIES
 from ..preprocess import Preprocessor
-from ..weights import WeightsError, fitted_metadata, load_weights, read_metadata, save_weights
+from ..weights import WeightsError, fitted_metadata, load_matching_weights, read_metadata, save_weights
 from .closed_loop import ClosedLoop
 
 
@@ -68,6 +68,9 @@ class GateConfig:
     # stood still while the arm moved. Deploying the trained gate needs the same list in
     # config/architectures/nvsf_a.yaml (the weights record it in their config).
     ungated_modalities: tuple[str, ...] = ('proprio',)
+    # The gate also reads on how many ticks each held token has stood in for a newer input
+    # (NVSFAConfig.gate_reads_staleness), so it can learn to look again after skipping.
+    gate_reads_staleness: bool = False
 
     def __post_init__(self):
         if self.iterations < 1 or self.episodes_per_iteration < 1 or self.learning_rate <= 0 or \
@@ -89,7 +92,7 @@ class GateResult:
 def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = GateConfig(),
                progress: bool = True) -> GateResult:
     torch.manual_seed(config.seed)
-    model = _gate_model(weights, config.ungated_modalities)
+    model = _gate_model(weights, config.ungated_modalities, config.gate_reads_staleness)
     model_config = model.config
     model.eval()
     for name, parameter in model.named_parameters():
@@ -164,7 +167,7 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
     return result
 
 
-def _gate_model(weights: Path, ungated_modalities: tuple[str, ...]):
+def _gate_model(weights: Path, ungated_modalities: tuple[str, ...], gate_reads_staleness: bool = False):
     """NVSF-A as ``weights`` were trained, with the gate's ungated modalities, their tensors loaded."""
     metadata = read_metadata(weights)
     if metadata.get('architecture') != 'nvsf_a':
@@ -174,8 +177,14 @@ def _gate_model(weights: Path, ungated_modalities: tuple[str, ...]):
     if saved_config is None:
         raise WeightsError(f'{weights}: no config in the metadata; not weights this suite saved')
     trained = type(load_config('nvsf_a')).from_dict(json.loads(saved_config))
-    model = build_architecture('nvsf_a', dataclasses.replace(trained, ungated_modalities=tuple(ungated_modalities)))
-    load_weights(model, weights, check_config=False)   # the file's own config but for the ungated list: no tensors
+    model = build_architecture('nvsf_a', dataclasses.replace(
+        trained, ungated_modalities=tuple(ungated_modalities),
+        gate_reads_staleness=trained.gate_reads_staleness or gate_reads_staleness))
+    # The file's own config but for the gate's settings: the ungated list has no tensors, and the
+    # staleness weights, when the file lacks them, start at zero (the gate's decisions unchanged).
+    fresh = load_matching_weights(model, weights)
+    if fresh not in ([], ['gate_staleness.weight']):
+        raise WeightsError(f'{weights}: tensors {fresh} are missing; not weights of this NVSF-A')
     return model
 
 

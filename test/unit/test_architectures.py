@@ -353,6 +353,32 @@ def test_nvsf_a_gate_skipping_a_present_input_keeps_its_last_token_as_an_unchang
     torch.testing.assert_close(fresh.action, blind.action)
 
 
+def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_input_and_steers_the_gate():
+    model = build('nvsf_a', freeze_pathway=False, gate_reads_staleness=True).eval()
+    first, second, third = (batch_for(model, seeds=(seed,)) for seed in (0, 1, 2))
+    camera, held_camera = MODALITIES.index('camera'), 0                     # HELD_MODALITIES[0] is the camera
+    staleness_at = model._held_slice().stop
+    with torch.no_grad():
+        state = model(first, model.initial_state(1)).state                   # the camera ran
+        assert state[staleness_at][0, held_camera] == 0
+        model.gate.bias[camera] = -10.0                                      # skip the new frames
+        state = model(second, state).state
+        assert state[staleness_at][0, held_camera] == 1
+        state = model(dataclasses.replace(second, image=second.image), state).state   # still newer than the held one
+        assert state[staleness_at][0, held_camera] == 2
+        state = model(third, state).state
+        assert state[staleness_at][0, held_camera] == 3
+        unchanged = model(dataclasses.replace(first, image=first.image), state).state      # the held token's own frame
+        assert unchanged[staleness_at][0, held_camera] == 3
+        assert not model.encoders_needed(state)[camera]
+        model.gate_staleness.weight[camera, held_camera] = 20.0              # stale enough: look again
+        assert model.encoders_needed(state)[camera]
+        looked = model(batch_for(model, seeds=(3,)), state)                 # a new frame
+    assert looked.gate[0, camera] and looked.state[staleness_at][0, held_camera] == 0
+    plain = build('nvsf_a', freeze_pathway=False)
+    assert len(plain.initial_state(1)) == len(model.initial_state(1)) - 1 and not hasattr(plain, 'gate_staleness')
+
+
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     model = build('nvsf_a').eval()
     with torch.no_grad():
