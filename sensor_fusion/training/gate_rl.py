@@ -95,12 +95,15 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
     model = _gate_model(weights, config.ungated_modalities, config.gate_reads_staleness)
     model_config = model.config
     model.eval()
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(name.startswith('gate.'))
+    gate_parameters = [parameter for _, parameter in gate_named_parameters(model)]
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in gate_parameters:
+        parameter.requires_grad_(True)
     model.gate_mode = 'sample'
     preprocessor = Preprocessor(model_config.preprocess)
     gateable_macs = sum(model.encoders.macs(name, 1) for name in MODALITIES if name not in model_config.ungated_modalities)
-    optimiser = torch.optim.Adam(model.gate.parameters(), lr=config.learning_rate)
+    optimiser = torch.optim.Adam(gate_parameters, lr=config.learning_rate)
     loop = ClosedLoop(model_config.preprocess)
     result = GateResult()
     seed = config.first_seed
@@ -167,6 +170,13 @@ def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = G
     return result
 
 
+def gate_named_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
+    """What REINFORCE trains: the gate, and with ``gate_reads_staleness`` its staleness weights (left
+    out at first, they stayed at zero through a whole run)."""
+    return [(name, parameter) for name, parameter in model.named_parameters()
+            if name.startswith(('gate.', 'gate_staleness.'))]
+
+
 def _gate_model(weights: Path, ungated_modalities: tuple[str, ...], gate_reads_staleness: bool = False):
     """NVSF-A as ``weights`` were trained, with the gate's ungated modalities, their tensors loaded."""
     metadata = read_metadata(weights)
@@ -210,4 +220,4 @@ def discounted_returns(reward: torch.Tensor, discount: float) -> torch.Tensor:
     return returns
 
 
-__all__ = ['GateConfig', 'GateResult', 'discounted_returns', 'tick_reward', 'train_gate']
+__all__ = ['GateConfig', 'GateResult', 'discounted_returns', 'gate_named_parameters', 'tick_reward', 'train_gate']

@@ -377,6 +377,9 @@ def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_in
     assert looked.gate[0, camera] and looked.state[staleness_at][0, held_camera] == 0
     plain = build('nvsf_a', freeze_pathway=False)
     assert len(plain.initial_state(1)) == len(model.initial_state(1)) - 1 and not hasattr(plain, 'gate_staleness')
+    from sensor_fusion.training.gate_rl import gate_named_parameters   # what REINFORCE trains
+    assert [name for name, _ in gate_named_parameters(model)] == ['gate.weight', 'gate.bias', 'gate_staleness.weight']
+    assert [name for name, _ in gate_named_parameters(plain)] == ['gate.weight', 'gate.bias']
 
 
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
