@@ -3,6 +3,7 @@
 Per tick::
 
     gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
+                (+ W_s staleness with gate_reads_staleness: ticks each held token stood in for a newer input)
     tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
     readout   = multi-head cross-attention(query = W_q plan, keys/values = tokens)
     plan      = GRU([readout, previous action], plan)    previous action: zeros unless feed_back_action
@@ -316,5 +317,6 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         m, d, c = len(MODALITIES), self.config.d_model, self.config
         gru = 3 * c.d_plan * (self.core.input_size + c.d_plan) * b
         attention = 2 * b * m * d
-        return (linear_macs(self.gate, b) + linear_macs(self.query, b) + linear_macs(self.value, b * m)
+        staleness = linear_macs(self.gate_staleness, b) if self.config.gate_reads_staleness else 0
+        return (linear_macs(self.gate, b) + staleness + linear_macs(self.query, b) + linear_macs(self.value, b * m)
                 + attention + gru + linear_macs(self.head, b) + self.control_pathway_macs(b))

@@ -355,6 +355,7 @@ def test_nvsf_a_gate_skipping_a_present_input_keeps_its_last_token_as_an_unchang
 
 def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_input_and_steers_the_gate():
     model = build('nvsf_a', freeze_pathway=False, gate_reads_staleness=True).eval()
+    plain = build('nvsf_a', freeze_pathway=False)
     first, second, third = (batch_for(model, seeds=(seed,)) for seed in (0, 1, 2))
     camera, held_camera = MODALITIES.index('camera'), 0                     # HELD_MODALITIES[0] is the camera
     staleness_at = model._held_slice().stop
@@ -375,7 +376,10 @@ def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_in
         assert model.encoders_needed(state)[camera]
         looked = model(batch_for(model, seeds=(3,)), state)                 # a new frame
     assert looked.gate[0, camera] and looked.state[staleness_at][0, held_camera] == 0
-    plain = build('nvsf_a', freeze_pathway=False)
+    with torch.no_grad():                                                    # its MACs are counted
+        plain.load_state_dict({k: v for k, v in model.state_dict().items() if k != 'gate_staleness.weight'})
+        assert model(first, model.initial_state(1)).cost.dense_macs == \
+            plain.eval()(first, plain.initial_state(1)).cost.dense_macs + 3 * len(MODALITIES)
     assert len(plain.initial_state(1)) == len(model.initial_state(1)) - 1 and not hasattr(plain, 'gate_staleness')
     from sensor_fusion.training.gate_rl import gate_named_parameters   # what REINFORCE trains
     assert [name for name, _ in gate_named_parameters(model)] == ['gate.weight', 'gate.bias', 'gate_staleness.weight']
