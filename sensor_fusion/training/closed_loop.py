@@ -157,9 +157,4 @@ class ClosedLoop:
         return run
 
 
-def policy_controller(policy) -> Controller:
-    """A :class:`~sensor_fusion.policy.FusionPolicy` as a controller (the expert's action is ignored)."""
-    return lambda observation, _expert: policy.act(observation).action
-
-
-__all__ = ['ClosedLoop', 'Controller', 'EpisodeRun', 'SIM_LIMITS', 'STAMP_BASE_NS', 'Tick', 'policy_controller']
+__all__ = ['ClosedLoop', 'Controller', 'EpisodeRun', 'SIM_LIMITS', 'STAMP_BASE_NS', 'Tick']
