@@ -203,9 +203,9 @@ def tick_reward(out, all_on, gateable_macs: float, config: GateConfig) -> float:
     command ``head_output``, the plan (``state[0]``) and the goal estimate from ``all_on``'s: every
     encoder, same state. Mean absolute changes, not squared (why: the module docstring)."""
     saved = (all_on.cost.dense_macs - out.cost.dense_macs) / gateable_macs
-    command_change = float((out.head_output.detach() - all_on.head_output).abs().mean())
-    plan_change = float((out.state[0].detach() - all_on.state[0]).abs().mean())
-    goal_change = float((out.goal['goal'].detach() - all_on.goal['goal']).abs().mean()) if out.goal else 0.0
+    command_change = float((out.head_output - all_on.head_output).detach().abs().mean())
+    plan_change = float((out.state[0] - all_on.state[0]).detach().abs().mean())
+    goal_change = float((out.goal['goal'] - all_on.goal['goal']).detach().abs().mean()) if out.goal else 0.0
     return config.compute_price * saved - command_change - config.plan_weight * plan_change \
         - config.goal_weight * goal_change
 

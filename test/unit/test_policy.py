@@ -284,13 +284,14 @@ def test_gate_tick_reward_is_zero_without_a_skip_and_prices_a_skip_by_what_it_sa
     inputs = Preprocessor(model.config.preprocess)(make_observation(0, n_events=2000))
     state = model.initial_state(1)
     model.gate_mode = 'all'
-    all_on = model(inputs, state)
+    with torch.no_grad():
+        all_on = model(inputs, state)
     gateable = sum(model.encoders.macs(name, 1) for name in MODALITIES if name != 'proprio')
     assert tick_reward(all_on, all_on, gateable, GateConfig()) == 0.0       # skipped nothing: exactly 0
     model.gate_mode = 'threshold'
     with torch.no_grad():
         model.gate.bias[MODALITIES.index('audio')] = -10.0                  # skip the audio encoder
-    skipped = model(inputs, state)
+        skipped = model(inputs, state)
     saved = model.encoders.macs('audio', 1) / gateable
     free = tick_reward(skipped, all_on, gateable, GateConfig(compute_price=1.0, plan_weight=0.0))
     command_change = float((skipped.head_output - all_on.head_output).abs().mean())
