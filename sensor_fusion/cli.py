@@ -51,6 +51,7 @@ def _train_gate(args: argparse.Namespace) -> int:
                             compute_price=args.compute_price, plan_weight=args.plan_weight,
                             goal_weight=args.goal_weight, max_episode_s=args.max_episode_s, seed=args.seed,
                             ungated_modalities=tuple(args.ungated), gate_reads_staleness=args.staleness,
+                            gate_max_stand_in=args.max_stand_in,
                             learning_rate=args.learning_rate,
                             discount=args.discount, success_bonus=args.success_bonus)
         result = train_gate(Path(args.weights), Path(args.out), config)
@@ -361,6 +362,9 @@ def main(argv: list[str] | None = None) -> int:
                       help='encoders the gate may not skip (the joints: the goal pathway reads them every tick)')
     gate.add_argument('--staleness', action='store_true',
                       help='the gate also reads on how many ticks each held token has stood in for a newer input')
+    gate.add_argument('--max-stand-in', type=int, default=0,
+                      help='a held token stands in for at most this many newer inputs in a row, then its encoder '
+                           'runs whatever the gate says (0: no bound); deploy with gate_max_stand_in set the same')
     gate.add_argument('--seed', type=int, default=0)
     gate.add_argument('--learning-rate', type=float, default=0.05, help='Adam on the gate, one step per iteration')
     gate.add_argument('--success-bonus', type=float, default=0.01,

@@ -3,7 +3,8 @@
 Per tick::
 
     gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
-                (+ W_s staleness with gate_reads_staleness: ticks each held token stood in for a newer input)
+                (+ W_s staleness with gate_reads_staleness: ticks each held token stood in for a newer input;
+                 with gate_max_stand_in = N, an encoder whose held token stood in for N newer inputs runs)
     tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
     readout   = multi-head cross-attention(query = W_q plan, keys/values = tokens)
     plan      = GRU([readout, previous action], plan)    previous action: zeros unless feed_back_action
@@ -76,6 +77,9 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
     gate_reads_staleness: bool = False   # the gate also reads on how many ticks each held token has stood in for
                                   # a newer input (the age of the last sighting); False: the plan and action alone
+    gate_max_stand_in: int = 0    # a held token stands in for at most this many newer inputs in a row; then
+                                  # its encoder runs whatever the gate says (0: no bound). Why: a gate free to
+                                  # skip stopped looking for seconds (README, next step 4)
     ungated_modalities: tuple[str, ...] = ()   # encoders that run whenever their input is present, whatever the gate
                                   # says; not part of the decision RL credits (e.g. the joints: the goal
                                   # pathway's tool estimate reads them every tick)
@@ -86,6 +90,10 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     def __post_init__(self):
         super().__post_init__()
         require_positive(self, 'd_model', 'd_plan', 'n_heads', 'goal_candidates')
+        if isinstance(self.gate_max_stand_in, bool) or not isinstance(self.gate_max_stand_in, int) \
+                or self.gate_max_stand_in < 0:
+            raise ValueError(f'NVSFAConfig.gate_max_stand_in must be an integer >= 0 (0: no bound), '
+                             f'got {self.gate_max_stand_in!r}')
         require_divisible(self, 'd_model', 'n_heads')
         if self.gate_mode not in GATE_MODES:
             raise ValueError(f'NVSFAConfig.gate_mode must be one of {GATE_MODES}, got {self.gate_mode!r}')
@@ -150,7 +158,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         if c.goal_pathway:
             state += self.goal.initial_state(batch_size, device)                 # last candidates, last tool
         state += self.held_tokens.initial_state(batch_size, device)
-        if c.gate_reads_staleness:
+        if self.tracks_staleness:
             state += (torch.zeros(batch_size, len(HELD_MODALITIES), device=device),)   # ticks stood in for newer inputs
         return state + self.control_pathway_state(batch_size, device)
 
@@ -158,16 +166,21 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         start = 4 if self.config.goal_pathway else 2
         return slice(start, start + self.held_tokens.entries)
 
+    @property
+    def tracks_staleness(self) -> bool:
+        """The state counts the ticks each held token stood in for a newer input: the gate reads it, or bounds it."""
+        return self.config.gate_reads_staleness or self.config.gate_max_stand_in > 0
+
     def _staleness(self, state: State) -> Optional[torch.Tensor]:
         """(B, H) ticks on which each held token has stood in for a newer input since its encoder ran, or None."""
-        return state[self._held_slice().stop] if self.config.gate_reads_staleness else None
+        return state[self._held_slice().stop] if self.tracks_staleness else None
 
     def decide_gate(self, plan_and_action: torch.Tensor, valid: torch.Tensor,
                     staleness: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(gate (B, M) bool, log-probability (B,) of the gate over the valid modalities); ``staleness``
-        (B, H) with ``gate_reads_staleness``."""
+        (B, H) with ``gate_reads_staleness`` or ``gate_max_stand_in``."""
         logits = self.gate(plan_and_action)                                     # (B, M)
-        if staleness is not None:
+        if staleness is not None and self.config.gate_reads_staleness:
             # Saturates after 8 ticks, about one camera frame at 15 Hz under a 100 Hz loop.
             logits = logits + self.gate_staleness(staleness.clamp(max=8.0) / 4.0)
         if self.gate_mode == 'all':
@@ -176,11 +189,17 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
             chosen = torch.bernoulli(torch.sigmoid(logits.detach())).bool()
         else:
             chosen = torch.sigmoid(logits) > self.config.gate_threshold
-        # A missing modality is never run, an ungated one always runs: neither is part of the decision
-        # the gate is credited for.
-        chosen = chosen | self.ungated
+        # A missing modality is never run; an ungated one always runs, and so does a held one whose token
+        # has stood in for gate_max_stand_in newer inputs: none of these is part of the decision the gate
+        # is credited for.
+        forced = self.ungated.expand_as(valid)                                  # (B, M)
+        if staleness is not None and self.config.gate_max_stand_in:
+            overdue = torch.zeros_like(valid)
+            overdue[:, _HELD_INDEX] = staleness >= self.config.gate_max_stand_in
+            forced = forced | overdue
+        chosen = chosen | forced
         log_prob = torch.where(chosen, F.logsigmoid(logits), F.logsigmoid(-logits))
-        return chosen & valid, (log_prob * (valid & ~self.ungated)).sum(dim=1)
+        return chosen & valid, (log_prob * (valid & ~forced)).sum(dim=1)
 
     @torch.no_grad()
     def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:
@@ -196,6 +215,12 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         needed = gate[0].tolist()
         for name in self.control_pathway_inputs():   # read every tick (the freeze also needs the force)
             needed[MODALITIES.index(name)] = True
+        # A skipped modality with a held token is stood in for, not masked (forward): its input must be
+        # read for that, as the trainer reads it. Left unread, a skipped tactile pad was masked at
+        # deployment where the gate had trained with its held token, and success fell (README, step 4).
+        held_seen = state[self._held_slice()][1][0].tolist()                   # (H,) a token is held
+        for name, seen in zip(HELD_MODALITIES, held_seen):
+            needed[MODALITIES.index(name)] |= seen
         return tuple(needed)
 
     def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:

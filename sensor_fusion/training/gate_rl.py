@@ -71,11 +71,16 @@ class GateConfig:
     # The gate also reads on how many ticks each held token has stood in for a newer input
     # (NVSFAConfig.gate_reads_staleness), so it can learn to look again after skipping.
     gate_reads_staleness: bool = False
+    # A held token stands in for at most this many newer inputs in a row, then its encoder runs
+    # (NVSFAConfig.gate_max_stand_in; 0: no bound). The gate learns which inputs to skip within it.
+    gate_max_stand_in: int = 0
 
     def __post_init__(self):
         if self.iterations < 1 or self.episodes_per_iteration < 1 or self.learning_rate <= 0 or \
                 self.compute_price < 0 or self.plan_weight < 0 or self.goal_weight < 0 or self.success_bonus < 0:
             raise ValueError(f'bad gate training config: {self}')
+        if self.gate_max_stand_in < 0:
+            raise ValueError(f'GateConfig.gate_max_stand_in must be >= 0 (0: no bound), got {self.gate_max_stand_in}')
         if not 0.0 <= self.discount < 1.0:
             raise ValueError(f'GateConfig.discount must be in [0, 1), got {self.discount}')
 
@@ -92,7 +97,7 @@ class GateResult:
 def train_gate(weights: Path, out: Optional[Path] = None, config: GateConfig = GateConfig(),
                progress: bool = True) -> GateResult:
     torch.manual_seed(config.seed)
-    model = _gate_model(weights, config.ungated_modalities, config.gate_reads_staleness)
+    model = _gate_model(weights, config.ungated_modalities, config.gate_reads_staleness, config.gate_max_stand_in)
     model_config = model.config
     model.eval()
     gate_parameters = [parameter for _, parameter in gate_named_parameters(model)]
@@ -177,8 +182,10 @@ def gate_named_parameters(model) -> list[tuple[str, torch.nn.Parameter]]:
             if name.startswith(('gate.', 'gate_staleness.'))]
 
 
-def _gate_model(weights: Path, ungated_modalities: tuple[str, ...], gate_reads_staleness: bool = False):
-    """NVSF-A as ``weights`` were trained, with the gate's ungated modalities, their tensors loaded."""
+def _gate_model(weights: Path, ungated_modalities: tuple[str, ...], gate_reads_staleness: bool = False,
+                gate_max_stand_in: int = 0):
+    """NVSF-A as ``weights`` were trained, with the gate's settings (ungated modalities, staleness input,
+    stand-in bound), their tensors loaded."""
     metadata = read_metadata(weights)
     if metadata.get('architecture') != 'nvsf_a':
         raise WeightsError(f"{weights}: weights are for architecture {metadata.get('architecture')!r}; the gate "
@@ -189,8 +196,9 @@ def _gate_model(weights: Path, ungated_modalities: tuple[str, ...], gate_reads_s
     trained = type(load_config('nvsf_a')).from_dict(json.loads(saved_config))
     model = build_architecture('nvsf_a', dataclasses.replace(
         trained, ungated_modalities=tuple(ungated_modalities),
-        gate_reads_staleness=trained.gate_reads_staleness or gate_reads_staleness))
-    # The file's own config but for the gate's settings: the ungated list has no tensors, and the
+        gate_reads_staleness=trained.gate_reads_staleness or gate_reads_staleness,
+        gate_max_stand_in=gate_max_stand_in))
+    # The file's own config but for the gate's settings: the ungated list and the bound have no tensors, and the
     # staleness weights, when the file lacks them, start at zero (the gate's decisions unchanged).
     fresh = load_matching_weights(model, weights)
     if fresh not in ([], ['gate_staleness.weight']):

@@ -248,6 +248,8 @@ def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
     ('nvsf_a', 'gate_threshold', 1.5, 'gate_threshold'),
     ('nvsf_a', 'ungated_modalities', ['joints'], r"ungated_modalities: unknown \['joints'\]"),
     ('nvsf_a', 'ungated_modalities', 'proprio', 'ungated_modalities must be a list'),
+    ('nvsf_a', 'gate_max_stand_in', -1, 'gate_max_stand_in must be an integer >= 0'),
+    ('nvsf_a', 'gate_max_stand_in', 1.5, 'gate_max_stand_in must be an integer >= 0'),
     ('nvsf_a', 'n_heads', 3, 'd_model=32 must be a multiple of n_heads=3'),
     ('nvsf_a', 'action_power', 0.5, 'action_power must be >= 1'),
     ('nvsf_h', 'snn_beta', 0.0, 'snn_beta'),
@@ -384,6 +386,41 @@ def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_in
     from sensor_fusion.training.gate_rl import gate_named_parameters   # what REINFORCE trains
     assert [name for name, _ in gate_named_parameters(model)] == ['gate.weight', 'gate.bias', 'gate_staleness.weight']
     assert [name for name, _ in gate_named_parameters(plain)] == ['gate.weight', 'gate.bias']
+
+
+def test_nvsf_a_gate_max_stand_in_runs_an_encoder_whose_held_token_stood_in_long_enough():
+    model = build('nvsf_a', freeze_pathway=False, gate_max_stand_in=2).eval()
+    frames = [batch_for(model, seeds=(seed,)) for seed in range(5)]
+    camera, held_camera = MODALITIES.index('camera'), 0                     # HELD_MODALITIES[0] is the camera
+    staleness_at = model._held_slice().stop
+    assert not hasattr(model, 'gate_staleness')                              # bounded, not read: no weights
+    with torch.no_grad():
+        state = model(frames[0], model.initial_state(1)).state               # the camera ran
+        model.gate.bias[camera] = -10.0                                      # the gate would skip every new frame
+        ran, needed = [], []
+        for frame in frames[1:]:
+            needed.append(model.encoders_needed(state)[camera])
+            out = model(frame, state)
+            ran.append(bool(out.gate[0, camera]))
+            state = out.state
+        # Two new frames skipped, the third run whatever the gate says, then skipping again.
+        assert ran == [False, False, True, False] and needed == ran
+        assert state[staleness_at][0, held_camera] == 1
+        # The held token's own frame does not count: it is not a newer input.
+        same = model(dataclasses.replace(frames[4], image=frames[3].image), state)
+        assert same.state[staleness_at][0, held_camera] == 1 and not same.gate[0, camera]
+        # A forced run is not the gate's decision: outside the log-probability RL credits.
+        plan_and_action = torch.zeros(1, model.config.d_plan + model.config.action_dim)
+        valid = torch.ones(1, len(MODALITIES), dtype=torch.bool)
+        overdue, fresh = torch.tensor([[2.0, 0.0, 0.0]]), torch.zeros(1, 3)
+        log_probs = {}
+        for bias in (-0.5, 2.0):                                              # not symmetric: the log-probabilities differ
+            model.gate.bias[camera] = bias
+            for name, staleness in (('overdue', overdue), ('fresh', fresh)):
+                gate, log_probs[name, bias] = model.decide_gate(plan_and_action, valid, staleness)
+                assert bool(gate[0, camera]) == (name == 'overdue' or bias > 0)
+    assert torch.equal(log_probs['overdue', -0.5], log_probs['overdue', 2.0])
+    assert not torch.equal(log_probs['fresh', -0.5], log_probs['fresh', 2.0])
 
 
 def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():

@@ -88,6 +88,26 @@ def test_nvsf_a_skips_preprocessing_what_its_gate_turns_off_with_the_same_decisi
     assert calls == [], 'camera/events were preprocessed although the gate had turned them off'
 
 
+def test_nvsf_a_gate_skipping_a_held_modality_decides_as_the_trainer_does():
+    # The gate trainer feeds the model every input; deployment preprocesses what the gate will read.
+    # A skipped input whose token is held is stood in for by that token, in both: before, deployment
+    # left the skipped tactile pad unread, so it was masked where the gate had trained with it held.
+    from sensor_fusion.observation import MODALITIES
+    tactile = MODALITIES.index('tactile')
+    gated = build_policy('nvsf_a', seed=5)
+    reference = build_policy('nvsf_a', seed=5)
+    reference.model.load_state_dict(gated.model.state_dict())
+    reference.model.encoders_needed = lambda state: None   # the trainer's path: everything preprocessed
+    for seed in range(4):
+        with torch.no_grad():                               # the pad read once, then skipped
+            for policy in (gated, reference):
+                policy.model.gate.bias[tactile] = 3.0 if seed == 0 else -3.0
+        a, b = gated.act(make_observation(seed)), reference.act(make_observation(seed))
+        assert a.encoders_run == b.encoders_run and ('tactile' in a.encoders_run) == (seed == 0)
+        np.testing.assert_array_equal(a.action, b.action)
+    assert gated.model.encoders_needed(gated._state)[tactile]   # skipped, yet read: its held token stands in
+
+
 class _Counting:
     """Wraps a transform and records every call."""
 
