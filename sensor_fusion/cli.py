@@ -80,12 +80,12 @@ def _report(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, args.ablate, args.weights,
                      Path(args.json) if args.json else None, Path(args.video) if args.video else None, args.timeout,
-                     args.real_time_factor)
+                     args.real_time_factor, args.gate_mode)
 
 
 def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, ablate: Optional[str],
               weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path],
-              episode_timeout_s: float = 15.0, real_time_factor: float = 1.0) -> int:
+              episode_timeout_s: float = 15.0, real_time_factor: float = 1.0, gate_mode: str = '') -> int:
     import json
     from dataclasses import asdict
 
@@ -93,7 +93,7 @@ def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, a
     from .ros.evaluate import EvalSettings, EvaluationError, evaluate
     try:
         settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights, episode_timeout_s,
-                                real_time_factor)
+                                real_time_factor, gate_mode)
     except ValueError as error:
         print(f'evaluation not started: {error}')
         return 2
@@ -347,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
                             help='below 1: both nodes on the simulated clock, the world slowed to this fraction of '
                                  'real time (for a machine that cannot simulate in real time; sim_node warns '
                                  '"fell behind real time" when so)')
+    evaluation.add_argument('--gate-mode', choices=['all', 'threshold'], default='',
+                            help="nvsf_a's encoder gate: all (every encoder) or threshold (the trained gate skips "
+                                 "some); default: the architecture config's")
     evaluation.set_defaults(handler=_eval)
     gate = commands.add_parser('train-gate', help="NVSF-A's encoder gate by reinforcement learning in the simulator")
     gate.add_argument('--weights', required=True, help='cloned NVSF-A weights (sensor-fusion train)')
@@ -363,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     gate.add_argument('--staleness', action='store_true',
                       help='the gate also reads on how many ticks each held token has stood in for a newer input')
     gate.add_argument('--max-stand-in', type=int, default=0,
-                      help='a held token stands in for at most this many newer inputs in a row, then its encoder '
-                           'runs whatever the gate says (0: no bound); deploy with gate_max_stand_in set the same')
+                      help='a held token stands in for a newer input on at most this many ticks in a row, then '
+                           'its encoder runs whatever the gate says (0: no bound; 7: one 15 Hz camera frame); '
+                           'deploy with gate_max_stand_in set the same')
     gate.add_argument('--seed', type=int, default=0)
     gate.add_argument('--learning-rate', type=float, default=0.05, help='Adam on the gate, one step per iteration')
     gate.add_argument('--success-bonus', type=float, default=0.01,

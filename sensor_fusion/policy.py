@@ -75,16 +75,31 @@ class FusionPolicy:
                         time.perf_counter() - start)
 
 
+#: Encoder-gate modes a deployment may choose (NVSF-A): every encoder, or the trained gate's choice.
+DEPLOYMENT_GATE_MODES = ('all', 'threshold')
+
+
 def build_policy(architecture: str, backend: str = 'cpu', weights: Optional[str | Path] = None,
-                 config_path: Optional[str | Path] = None, seed: int = 0) -> FusionPolicy:
+                 config_path: Optional[str | Path] = None, seed: int = 0, gate_mode: str = '') -> FusionPolicy:
     """The policy for launch parameters ``architecture`` and ``backend``.
 
     Without ``weights`` the model keeps its seeded random initialisation (bring-up and tests);
     deciding whether that is allowed is the caller's job (the node's ``allow_untrained``).
+    ``gate_mode`` ('' = the config's): NVSF-A's encoder gate at deployment, ``all`` (every encoder)
+    or ``threshold`` (the gate trained by ``train-gate`` decides). The weights do not change with it,
+    so it is a run-time choice, not part of the config the weights were trained with.
     """
     ARCHITECTURES.get(architecture)   # fail early, with the list of known keys
+    if gate_mode and gate_mode not in DEPLOYMENT_GATE_MODES:
+        raise ValueError(f"gate_mode must be one of {', '.join(DEPLOYMENT_GATE_MODES)} (or empty: the config's), "
+                         f'got {gate_mode!r}')
     torch.manual_seed(seed)
     model = build_architecture(architecture, load_config(architecture, config_path))
+    if gate_mode and not hasattr(model, 'gate_mode'):
+        raise ValueError(f'gate_mode applies to the encoder gate of nvsf_a; {architecture} has none')
     if weights is not None:
         load_weights(model, weights)
-    return FusionPolicy(model, backend)
+    policy = FusionPolicy(model, backend)
+    if gate_mode:   # on the backend's copy, which is rebuilt from the config
+        policy.model.gate_mode = gate_mode
+    return policy

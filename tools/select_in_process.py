@@ -1,7 +1,7 @@
 """Closed-loop success of weights in-process (no ROS 2), for choosing among training recipes.
 
     python tools/select_in_process.py --architecture nvsf_a --weights W [--episodes 30]
-        [--first-seed 90000 | --held-out] [--ablate MODALITY] [--command-latency-ms 8]
+        [--first-seed 90000 | --held-out] [--ablate MODALITY] [--gate-mode all|threshold] [--command-latency-ms 8]
         [--processes 2] [--json F]
 
 Every recipe comparison in the README (selection seeds 90 000 on, each command applied 8 ms late)
@@ -32,14 +32,14 @@ from sensor_fusion.observation import MODALITIES  # noqa: E402
 
 
 def run_seeds(job: tuple) -> list[dict]:
-    """One process's share: ``(architecture, weights, config, seeds, latency_s, backend, ablate)``."""
-    architecture, weights, config, seeds, latency_s, backend, ablate = job
+    """One process's share: ``(architecture, weights, config, seeds, latency_s, backend, ablate, gate_mode)``."""
+    architecture, weights, config, seeds, latency_s, backend, ablate, gate_mode = job
     import torch
     from sensor_fusion.architectures import load_config
     from sensor_fusion.policy import build_policy
     from sensor_fusion.training.closed_loop import ClosedLoop
     torch.set_num_threads(1)
-    policy = build_policy(architecture, backend, weights, config)
+    policy = build_policy(architecture, backend, weights, config, gate_mode=gate_mode)
     loop = ClosedLoop(load_config(architecture, config).preprocess, command_latency_s=latency_s,
                       ablate=[ablate] if ablate else ())
     records = []
@@ -74,6 +74,8 @@ def main() -> int:
     parser.add_argument('--held-out', action='store_true',
                         help=f'the held-out seeds ({HELD_OUT_FIRST_SEED} on), to report, never to choose a recipe on')
     parser.add_argument('--ablate', default=None, choices=MODALITIES, help='silence this input stream')
+    parser.add_argument('--gate-mode', default='', choices=['', 'all', 'threshold'],
+                        help="nvsf_a's encoder gate at deployment (default: the config's)")
     parser.add_argument('--command-latency-ms', type=float, default=8.0)
     parser.add_argument('--processes', type=int, default=2)
     parser.add_argument('--json', type=Path, default=None, help='write every episode record here')
@@ -90,7 +92,7 @@ def main() -> int:
     seeds = list(range(args.first_seed, args.first_seed + args.episodes))
     shares = [seeds[i::args.processes] for i in range(args.processes) if seeds[i::args.processes]]
     jobs = [(args.architecture, args.weights, args.config, share, args.command_latency_ms / 1000, args.backend,
-             args.ablate) for share in shares]
+             args.ablate, args.gate_mode) for share in shares]
     start = time.monotonic()
     # spawn: each process builds its own renderer and torch state (a forked EGL context is not safe)
     with multiprocessing.get_context('spawn').Pool(len(jobs)) as pool:
@@ -111,7 +113,7 @@ def main() -> int:
           + ', '.join(f'{m} {f:.2f}' for m, f in ran.items()))
     if args.json is not None:
         args.json.write_text(json.dumps({'weights': str(args.weights), 'command_latency_ms': args.command_latency_ms,
-                                         'ablate': args.ablate, 'records': records}, indent=1))
+                                         'ablate': args.ablate, 'gate_mode': args.gate_mode, 'records': records}, indent=1))
     return 0
 
 

@@ -4,7 +4,7 @@ Per tick::
 
     gate      = sigmoid(W_g [plan, previous action])      which encoders to run at all
                 (+ W_s staleness with gate_reads_staleness: ticks each held token stood in for a newer input;
-                 with gate_max_stand_in = N, an encoder whose held token stood in for N newer inputs runs)
+                 with gate_max_stand_in = N, an encoder whose held token stood in on N ticks runs)
     tokens    = encoder_m(x_m) for gated-on modalities     skipped encoders cost nothing
     readout   = multi-head cross-attention(query = W_q plan, keys/values = tokens)
     plan      = GRU([readout, previous action], plan)    previous action: zeros unless feed_back_action
@@ -77,9 +77,10 @@ class NVSFAConfig(ArchitectureConfig, ControlPathwayConfig):
     gate_threshold: float = 0.5   # an encoder runs when its gate probability exceeds this (threshold mode)
     gate_reads_staleness: bool = False   # the gate also reads on how many ticks each held token has stood in for
                                   # a newer input (the age of the last sighting); False: the plan and action alone
-    gate_max_stand_in: int = 0    # a held token stands in for at most this many newer inputs in a row; then
-                                  # its encoder runs whatever the gate says (0: no bound). Why: a gate free to
-                                  # skip stopped looking for seconds (README, next step 4)
+    gate_max_stand_in: int = 0    # a held token stands in for a newer input on at most this many ticks in a
+                                  # row, then its encoder runs whatever the gate says (0: no bound): how stale
+                                  # a sense may get. Why: a gate free to skip stopped looking for seconds
+                                  # (README, next step 4). 7 ticks at 100 Hz: one skipped 15 Hz camera frame
     ungated_modalities: tuple[str, ...] = ()   # encoders that run whenever their input is present, whatever the gate
                                   # says; not part of the decision RL credits (e.g. the joints: the goal
                                   # pathway's tool estimate reads them every tick)
@@ -190,8 +191,8 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         else:
             chosen = torch.sigmoid(logits) > self.config.gate_threshold
         # A missing modality is never run; an ungated one always runs, and so does a held one whose token
-        # has stood in for gate_max_stand_in newer inputs: none of these is part of the decision the gate
-        # is credited for.
+        # has stood in for a newer input on gate_max_stand_in ticks: none of these is part of the decision
+        # the gate is credited for.
         forced = self.ungated.expand_as(valid)                                  # (B, M)
         if staleness is not None and self.config.gate_max_stand_in:
             overdue = torch.zeros_like(valid)

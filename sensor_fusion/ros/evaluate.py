@@ -53,12 +53,18 @@ class EvalSettings:
     weights: Optional[str] = None       # default: models/<architecture>.safetensors
     episode_timeout_s: float = 15.0
     real_time_factor: float = 1.0       # < 1: both nodes on the simulator's /clock, the world slowed down
+    gate_mode: str = ''                 # NVSF-A's encoder gate (policy.build_policy); '' = the config's
 
     def __post_init__(self):
         if self.episodes < 1:
             raise ValueError(f'episodes must be >= 1, got {self.episodes}')
         if not 0.0 < self.real_time_factor <= 1.0:
             raise ValueError(f'real_time_factor must be in (0, 1] (1 = real time), got {self.real_time_factor}')
+        if self.gate_mode:
+            from ..policy import DEPLOYMENT_GATE_MODES   # torch: only when asked
+            if self.gate_mode not in DEPLOYMENT_GATE_MODES or self.architecture != 'nvsf_a':
+                raise ValueError(f"--gate-mode ({', '.join(DEPLOYMENT_GATE_MODES)}) sets nvsf_a's encoder gate, got "
+                                 f'{self.gate_mode!r} for {self.architecture}')
         if self.ablate is not None and self.ablate not in MODALITIES:
             raise ValueError(f"--ablate must be one of {', '.join(MODALITIES)}, got {self.ablate!r}")
 
@@ -67,7 +73,8 @@ class EvalSettings:
         """'nvsf_a/cpu', with the world's pace when it was slowed ('nvsf_a/cpu, world at 0.5x'), then
         the silenced input ('... without camera')."""
         pace = f', world at {self.real_time_factor:g}x' if self.on_sim_time else ''
-        return f'{self.architecture}/{self.backend}{pace}' + (f' without {self.ablate}' if self.ablate else '')
+        gate = f', gate {self.gate_mode}' if self.gate_mode else ''
+        return f'{self.architecture}/{self.backend}{pace}{gate}' + (f' without {self.ablate}' if self.ablate else '')
 
     @property
     def on_sim_time(self) -> bool:
@@ -81,6 +88,8 @@ def eval_plan(settings: EvalSettings):
         overrides['model_path'] = str(settings.weights)
     if settings.on_sim_time:
         overrides['use_sim_time'] = True
+    if settings.gate_mode:
+        overrides['gate_mode'] = settings.gate_mode
     nodes = plan('sim', architecture=settings.architecture, backend=settings.backend, **overrides)
     sim_parameters = {'seed': settings.first_seed, 'autoreset': False, 'start_paused': True,
                       'episode_timeout_s': settings.episode_timeout_s, 'real_time_factor': settings.real_time_factor}

@@ -71,6 +71,8 @@ class FusionNode(LifecycleNode):
                                         'share/sensor_fusion/models/<architecture>.safetensors'))
         declare('allow_untrained', False, _desc('without trained weights, run a seeded random initialisation '
                                                 '(bring-up checks and tests only) instead of failing configure'))
+        declare('gate_mode', '', _desc("NVSF-A's encoder gate: 'all' runs every encoder, 'threshold' lets the gate "
+                                       "trained by train-gate skip some; empty = the architecture config's"))
         declare('seed', 0, _desc('seed of the random initialisation when allow_untrained', integer=(0, 2 ** 31 - 1)))
         declare('torch_threads', 1, _desc('torch intra-op threads; 1 is fastest for batch-1 decisions',
                                           integer=(1, 64)))
@@ -167,7 +169,8 @@ class FusionNode(LifecycleNode):
             self.get_logger().warning(f'UNTRAINED: {architecture} runs a seeded random initialisation '
                                       f'(allow_untrained); its commands are not a skill')
             weights = None
-        self._policy = build_policy(architecture, backend, weights, seed=int(self._p('seed')))
+        self._policy = build_policy(architecture, backend, weights, seed=int(self._p('seed')),
+                                    gate_mode=self._p('gate_mode'))
         self._weights_path = str(weights) if weights else 'untrained'
         action_dim = self._policy.model.config.action_dim
         self._space.scale(np.zeros(action_dim), self._limits, len(self._joint_names))   # fails naming the problem

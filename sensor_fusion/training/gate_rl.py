@@ -71,8 +71,8 @@ class GateConfig:
     # The gate also reads on how many ticks each held token has stood in for a newer input
     # (NVSFAConfig.gate_reads_staleness), so it can learn to look again after skipping.
     gate_reads_staleness: bool = False
-    # A held token stands in for at most this many newer inputs in a row, then its encoder runs
-    # (NVSFAConfig.gate_max_stand_in; 0: no bound). The gate learns which inputs to skip within it.
+    # A held token stands in for a newer input on at most this many ticks in a row, then its encoder
+    # runs (NVSFAConfig.gate_max_stand_in; 0: no bound). The gate learns which inputs to skip within it.
     gate_max_stand_in: int = 0
 
     def __post_init__(self):

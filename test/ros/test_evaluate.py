@@ -32,6 +32,16 @@ def test_a_slowed_world_puts_both_nodes_on_the_simulated_clock():
             EvalSettings('nvsf_a', 'cpu', 1, real_time_factor=factor)
 
 
+def test_gate_mode_reaches_the_fusion_node_and_names_the_run():
+    assert 'gate_mode' not in {n.name: n for n in eval_plan(EvalSettings('nvsf_a', 'cpu', 1))}['fusion_node'].parameters
+    settings = EvalSettings('nvsf_a', 'cpu', 1, gate_mode='threshold')
+    assert {n.name: n for n in eval_plan(settings)}['fusion_node'].parameters['gate_mode'] == 'threshold'
+    assert settings.label == 'nvsf_a/cpu, gate threshold'
+    for architecture, mode in (('nvsf_h', 'threshold'), ('nvsf_a', 'sample')):
+        with pytest.raises(ValueError, match="sets nvsf_a's encoder gate"):
+            EvalSettings(architecture, 'cpu', 1, gate_mode=mode)
+
+
 def test_shipped_weights_exist_for_every_architecture():
     for architecture in ('nvsf_a', 'nvsf_c', 'nvsf_h'):
         assert (models_dir() / f'{architecture}.safetensors').is_file(), architecture

@@ -65,6 +65,8 @@ def test_bad_weights_fail_configure_and_the_node_can_be_configured_again(ros_con
     ({'required_modalities': ['lidar']}, 'lidar'),
     ({'tick_source': 'lidar'}, 'tick_source'),
     ({'architecture': 'nvsf_a', 'backend': 'loihi_sim'}, 'nvsf_h'),
+    ({'architecture': 'nvsf_h', 'gate_mode': 'threshold'}, 'nvsf_h has none'),
+    ({'architecture': 'nvsf_a', 'gate_mode': 'sample'}, 'gate_mode must be one of all, threshold'),
 ])
 def test_bad_settings_fail_configure_with_a_message_naming_them(ros_context, overrides, fragment):
     node = make_node(ros_context, allow_untrained=True, **overrides)
@@ -73,6 +75,15 @@ def test_bad_settings_fail_configure_with_a_message_naming_them(ros_context, ove
     try:
         assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
         assert fragment in messages[-1], messages
+    finally:
+        node.destroy_node()
+
+
+def test_gate_mode_sets_the_encoder_gate_of_the_configured_nvsf_a(ros_context, weights):
+    node = make_node(ros_context, architecture='nvsf_a', model_path=str(weights), gate_mode='all')
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node._policy.model.gate_mode == 'all'
     finally:
         node.destroy_node()
 

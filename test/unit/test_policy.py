@@ -108,6 +108,16 @@ def test_nvsf_a_gate_skipping_a_held_modality_decides_as_the_trainer_does():
     assert gated.model.encoders_needed(gated._state)[tactile]   # skipped, yet read: its held token stands in
 
 
+def test_gate_mode_is_a_run_time_choice_of_nvsf_a_only():
+    policy = build_policy('nvsf_a', seed=5, gate_mode='all')
+    assert policy.model.gate_mode == 'all'
+    assert build_policy('nvsf_a', seed=5).model.gate_mode == policy.model.config.gate_mode   # '' = the config's
+    with pytest.raises(ValueError, match='gate_mode must be one of all, threshold'):
+        build_policy('nvsf_a', gate_mode='sample')                  # the trainer's mode, not a deployment's
+    with pytest.raises(ValueError, match='nvsf_h has none'):
+        build_policy('nvsf_h', gate_mode='threshold')
+
+
 class _Counting:
     """Wraps a transform and records every call."""
 
