@@ -80,12 +80,13 @@ def _report(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     return _run_eval(args.architecture, args.backend, args.episodes, args.first_seed, args.ablate, args.weights,
                      Path(args.json) if args.json else None, Path(args.video) if args.video else None, args.timeout,
-                     args.real_time_factor, args.gate_mode)
+                     args.real_time_factor, args.gate_mode, args.config)
 
 
 def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, ablate: Optional[str],
               weights: Optional[str], json_path: Optional[Path], video_path: Optional[Path],
-              episode_timeout_s: float = 15.0, real_time_factor: float = 1.0, gate_mode: str = '') -> int:
+              episode_timeout_s: float = 15.0, real_time_factor: float = 1.0, gate_mode: str = '',
+              config: Optional[str] = None) -> int:
     import json
     from dataclasses import asdict
 
@@ -93,7 +94,7 @@ def _run_eval(architecture: str, backend: str, episodes: int, first_seed: int, a
     from .ros.evaluate import EvalSettings, EvaluationError, evaluate
     try:
         settings = EvalSettings(architecture, backend, episodes, first_seed, ablate, weights, episode_timeout_s,
-                                real_time_factor, gate_mode)
+                                real_time_factor, gate_mode, config)
     except ValueError as error:
         print(f'evaluation not started: {error}')
         return 2
@@ -347,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                             help='below 1: both nodes on the simulated clock, the world slowed to this fraction of '
                                  'real time (for a machine that cannot simulate in real time; sim_node warns '
                                  '"fell behind real time" when so)')
+    evaluation.add_argument('--config', default=None,
+                            help='architecture YAML the weights were trained with (default: the shipped one)')
     evaluation.add_argument('--gate-mode', choices=['all', 'threshold'], default='',
                             help="nvsf_a's encoder gate: all (every encoder) or threshold (the trained gate skips "
                                  "some); default: the architecture config's")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 import yaml
@@ -54,6 +55,7 @@ class EvalSettings:
     episode_timeout_s: float = 15.0
     real_time_factor: float = 1.0       # < 1: both nodes on the simulator's /clock, the world slowed down
     gate_mode: str = ''                 # NVSF-A's encoder gate (policy.build_policy); '' = the config's
+    config: Optional[str] = None        # architecture YAML for the weights; default: the shipped one
 
     def __post_init__(self):
         if self.episodes < 1:
@@ -65,6 +67,8 @@ class EvalSettings:
             if self.gate_mode not in DEPLOYMENT_GATE_MODES or self.architecture != 'nvsf_a':
                 raise ValueError(f"--gate-mode ({', '.join(DEPLOYMENT_GATE_MODES)}) sets nvsf_a's encoder gate, got "
                                  f'{self.gate_mode!r} for {self.architecture}')
+        if self.config and not Path(self.config).is_file():
+            raise ValueError(f'--config {self.config}: no such architecture config')
         if self.ablate is not None and self.ablate not in MODALITIES:
             raise ValueError(f"--ablate must be one of {', '.join(MODALITIES)}, got {self.ablate!r}")
 
@@ -90,6 +94,8 @@ def eval_plan(settings: EvalSettings):
         overrides['use_sim_time'] = True
     if settings.gate_mode:
         overrides['gate_mode'] = settings.gate_mode
+    if settings.config:
+        overrides['architecture_config'] = str(settings.config)
     nodes = plan('sim', architecture=settings.architecture, backend=settings.backend, **overrides)
     sim_parameters = {'seed': settings.first_seed, 'autoreset': False, 'start_paused': True,
                       'episode_timeout_s': settings.episode_timeout_s, 'real_time_factor': settings.real_time_factor}

@@ -71,6 +71,8 @@ class FusionNode(LifecycleNode):
                                         'share/sensor_fusion/models/<architecture>.safetensors'))
         declare('allow_untrained', False, _desc('without trained weights, run a seeded random initialisation '
                                                 '(bring-up checks and tests only) instead of failing configure'))
+        declare('architecture_config', '', _desc('architecture YAML the weights were trained with; empty = the shipped '
+                                                 'config/architectures/<architecture>.yaml'))
         declare('gate_mode', '', _desc("NVSF-A's encoder gate: 'all' runs every encoder, 'threshold' lets the gate "
                                        "trained by train-gate skip some; empty = the architecture config's"))
         declare('seed', 0, _desc('seed of the random initialisation when allow_untrained', integer=(0, 2 ** 31 - 1)))
@@ -169,8 +171,8 @@ class FusionNode(LifecycleNode):
             self.get_logger().warning(f'UNTRAINED: {architecture} runs a seeded random initialisation '
                                       f'(allow_untrained); its commands are not a skill')
             weights = None
-        self._policy = build_policy(architecture, backend, weights, seed=int(self._p('seed')),
-                                    gate_mode=self._p('gate_mode'))
+        self._policy = build_policy(architecture, backend, weights, config_path=self._p('architecture_config') or None,
+                                    seed=int(self._p('seed')), gate_mode=self._p('gate_mode'))
         self._weights_path = str(weights) if weights else 'untrained'
         action_dim = self._policy.model.config.action_dim
         self._space.scale(np.zeros(action_dim), self._limits, len(self._joint_names))   # fails naming the problem

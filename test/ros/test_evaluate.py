@@ -42,6 +42,15 @@ def test_gate_mode_reaches_the_fusion_node_and_names_the_run():
             EvalSettings(architecture, 'cpu', 1, gate_mode=mode)
 
 
+def test_an_architecture_config_reaches_the_fusion_node(tmp_path):
+    config = tmp_path / 'nvsf_a.yaml'
+    config.write_text('architecture: nvsf_a\n')
+    nodes = {n.name: n for n in eval_plan(EvalSettings('nvsf_a', 'cpu', 1, config=str(config)))}
+    assert nodes['fusion_node'].parameters['architecture_config'] == str(config)
+    with pytest.raises(ValueError, match='no such architecture config'):
+        EvalSettings('nvsf_a', 'cpu', 1, config=str(tmp_path / 'absent.yaml'))
+
+
 def test_shipped_weights_exist_for_every_architecture():
     for architecture in ('nvsf_a', 'nvsf_c', 'nvsf_h'):
         assert (models_dir() / f'{architecture}.safetensors').is_file(), architecture

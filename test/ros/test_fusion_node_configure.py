@@ -88,6 +88,27 @@ def test_gate_mode_sets_the_encoder_gate_of_the_configured_nvsf_a(ros_context, w
         node.destroy_node()
 
 
+def test_weights_trained_under_another_config_load_with_that_config(ros_context, tmp_path):
+    import yaml
+    from sensor_fusion.paths import config_path
+    config = yaml.safe_load(config_path('architectures', 'nvsf_a.yaml').read_text())
+    other = tmp_path / 'nvsf_a_ungated.yaml'
+    other.write_text(yaml.safe_dump({**config, 'ungated_modalities': ['proprio']}))
+    path = tmp_path / 'ungated.safetensors'
+    save_weights(build_architecture('nvsf_a', load_config('nvsf_a', other)), path)
+    node = make_node(ros_context, architecture='nvsf_a', model_path=str(path))
+    messages = []
+    node.get_logger().error = lambda text, **_: messages.append(text)
+    try:
+        assert node.trigger_configure() == TransitionCallbackReturn.FAILURE   # refused, not misread
+        assert 'another NVSFAConfig' in messages[-1], messages
+        node.set_parameters([Parameter('architecture_config', value=str(other))])
+        assert node.trigger_configure() == TransitionCallbackReturn.SUCCESS
+        assert node._policy.model.config.ungated_modalities == ('proprio',)
+    finally:
+        node.destroy_node()
+
+
 def test_parameters_are_declared_with_descriptions_and_ranges(ros_context):
     node = make_node(ros_context)
     try:
