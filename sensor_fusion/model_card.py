@@ -48,7 +48,8 @@ def card_fields(weights: Path, data: str, commands: list[str], metrics: dict, da
         'metrics': metrics,
         'date': date or datetime.date.today().isoformat(),
     }
-    for key in ('gate_rl', 'freeze_fit', 'reflex_fit', 'freeze_calibration'):   # later steps' own records (weights.fitted_metadata)
+    for key in ('gate_rl', 'freeze_fit', 'reflex_fit', 'freeze_calibration', 'descent_fit', 'pathways_graft',
+                'training_stages'):   # later steps' own records (weights.fitted_metadata, tools/graft_pathways.py)
         if key in metadata:
             fields[key] = json.loads(metadata[key])
     return fields

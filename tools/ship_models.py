@@ -88,6 +88,9 @@ def main() -> int:
                 + (' Its descent pathway (tip height from the joints, the press height, and the bound on the '
                    'descent before contact) was then fitted alone (tools/fit_descent.py, `descent_fit`).'
                    if 'descent_fit' in metadata else '')
+                + (' NVSF-A\'s fitted control pathways and camera keypoint detectors were grafted on before its '
+                   'training (tools/graft_pathways.py, `pathways_graft` in the front matter), the pathways then '
+                   'frozen; `training_stages` holds each stage\'s settings.' if 'pathways_graft' in metadata else '')
                 + (' The spiking patch core runs as trained on `cpu` and quantised at load to 8-bit Loihi weights on '
                    '`loihi_sim`.' if architecture == 'nvsf_h' else '')
                 + '\n\nLoad with `sensor_fusion.weights.load_weights` (safetensors: no pickle, no code execution); '

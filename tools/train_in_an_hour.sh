@@ -17,7 +17,8 @@
 #      - beside it: the control pathways (freeze detector, press reflex, descent bound) fitted on
 #        the demonstrations' ticks. They read raw inputs and labelled positions, never the head's
 #        tokens, so they need no cloned weights and are fitted while the cloning runs. Then NVSF-H
-#        (4 epochs) and NVSF-C (3). Then it starts DAgger round 1's collection early, from the
+#        (its locators pretrained, 4 epochs with goal teacher forcing, the pathways grafted on) and
+#        NVSF-C (3). Then it starts DAgger round 1's collection early, from the
 #        cloning's checkpoint ROUND1_FROM_EPOCH (default 3 before the last) with the pathways
 #        grafted on, while NVSF-A's last epochs train; NVSF-A's chain joins it when its cloning
 #        ends (the two share the seeds by claims: tools/collect_dagger.py --claims). Measured on
@@ -112,9 +113,14 @@ beside() {  # the second core: the control pathways, then NVSF-H, then NVSF-C
     --weights "$OUT/pathways_reflex.safetensors" --data "${SETS[@]}" --out "$OUT/pathways_descent.safetensors"
   stage calibrate_freeze "$PATHWAYS" $PY tools/calibrate_freeze.py \
     --weights "$OUT/pathways_descent.safetensors" --scale 2 --shift 2 --out "$PATHWAYS"
+  # NVSF-H as NVSF-A: goal pathway supervised, locators pretrained, the head reading the true goal - tool,
+  # then the fitted pathways grafted on. Without DAgger rounds (the shipped NVSF-H needed four: README,
+  # next step 5), so it stays far below the shipped one.
   stage train_nvsf_h "$OUT/nvsf_h/nvsf_h.safetensors" $PY -m sensor_fusion train --architecture nvsf_h \
-    --data "${SETS[@]}" --out "$OUT/nvsf_h" --epochs 4 --batch-episodes 32 --window 64 \
-    --target-probe-weight 0.2 --camera-probe-weight 0.1 --keyframe-weight 10 --threads 1
+    --data "${SETS[@]}" --out "$OUT/nvsf_h" --epochs 4 --batch-episodes 32 --window 64 --goal-weight 1 \
+    --camera-pretrain-epochs 20 --tool-pretrain-epochs 10 --goal-teacher-forcing 1 --keyframe-weight 10 --threads 1
+  stage graft_nvsf_h "$OUT/nvsf_h.safetensors" $PY tools/graft_pathways.py --architecture nvsf_h \
+    --weights "$OUT/nvsf_h/nvsf_h.safetensors" --pathways "$PATHWAYS" --out "$OUT/nvsf_h.safetensors"
   stage train_nvsf_c "$OUT/nvsf_c/nvsf_c.safetensors" $PY -m sensor_fusion train --architecture nvsf_c \
     --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 3 --batch-episodes 32 --window 32 --threads 1
   if (( DAGGER_ROUNDS >= 1 )); then
@@ -221,6 +227,6 @@ trap 'set +e; pkill -TERM -P "$BESIDE" 2>/dev/null; kill "$BESIDE" 2>/dev/null' 
 echo "the pathway fits, NVSF-H and NVSF-C train beside NVSF-A (their log: $OUT/beside.log)"
 nvsf_a
 wait "$BESIDE" || { echo "the second chain failed: see $OUT/beside.log"; exit 1; }
-cp "$OUT/nvsf_h/nvsf_h.safetensors" "$OUT/nvsf_c/nvsf_c.safetensors" "$OUT/"
+cp "$OUT/nvsf_c/nvsf_c.safetensors" "$OUT/"   # NVSF-H's grafted weights are already there
 printf 'total\t0\t%d\n' "$(( $(date +%s) - START ))" >> "$TIMING"
 echo "done in $(( ($(date +%s) - START) / 60 )) min: $OUT/nvsf_a.safetensors, $OUT/nvsf_h.safetensors, $OUT/nvsf_c.safetensors"
