@@ -23,6 +23,10 @@ def build(key, seed=0, **overrides):
     return build_architecture(key, load_config(key, overrides=overrides or None))
 
 
+#: The control pathways switched off (the shipped NVSF-A and NVSF-H configs carry them).
+NO_PATHWAYS = {'reflex_pathway': False, 'freeze_pathway': False, 'descent_pathway': False}
+
+
 def batch_for(model, seeds=(0, 1, 2), **overrides):
     pre = Preprocessor(model.config.preprocess)
     return collate([pre(make_observation(seed, n_events=2000, **overrides)) for seed in seeds])
@@ -117,6 +121,7 @@ def test_gradients_reach_every_trainable_parameter(key):
     model = build(key).train()
     if key == 'nvsf_a':
         model.gate_mode = 'sample'          # the gate learns through its log-probability (REINFORCE)
+    if key in ('nvsf_a', 'nvsf_h'):         # both carry the control pathways
         with torch.no_grad():               # the pathways start silent (zero last layers), as if fitted:
             for pathway in ('reflex', 'freeze'):
                 if hasattr(model, pathway):
@@ -319,7 +324,8 @@ def test_nvsf_a_holds_the_token_of_an_unchanged_input_with_the_same_commands_and
 @pytest.mark.parametrize('goal_pathway', [False, True])
 def test_nvsf_h_holds_the_camera_and_pad_tokens_of_unchanged_inputs_with_the_same_commands(goal_pathway):
     from sensor_fusion.architectures.nvsf_h import HELD_MODALITIES
-    model = build('nvsf_h', goal_pathway=goal_pathway)
+    # Without the control pathways (on in the shipped config), whose freeze holds its own image term.
+    model = build('nvsf_h', **{**NO_PATHWAYS, 'goal_pathway': goal_pathway, 'instruction_memory': goal_pathway})
     first, second = batch_for(model, seeds=(0,)), batch_for(model, seeds=(1,))
     repeated = dataclasses.replace(second, image=first.image, tactile=first.tactile)   # the rest new
     sequence = [first, repeated, second]
@@ -355,6 +361,13 @@ def test_nvsf_a_gate_skipping_a_present_input_keeps_its_last_token_as_an_unchang
     torch.testing.assert_close(fresh.action, blind.action)
 
 
+def gate_decision(model, state):
+    """(M,) bool: which encoders NVSF-A's gate runs on the next tick (batch of one), before any input."""
+    plan, previous_action = state[:2]
+    every = torch.ones(1, len(MODALITIES), dtype=torch.bool)
+    return model.decide_gate(torch.cat([plan, previous_action], dim=1), every, model._staleness(state))[0][0]
+
+
 def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_input_and_steers_the_gate():
     model = build('nvsf_a', freeze_pathway=False, gate_reads_staleness=True).eval()
     plain = build('nvsf_a', freeze_pathway=False)
@@ -373,9 +386,10 @@ def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_in
         assert state[staleness_at][0, held_camera] == 3
         unchanged = model(dataclasses.replace(first, image=first.image), state).state      # the held token's own frame
         assert unchanged[staleness_at][0, held_camera] == 3
-        assert not model.encoders_needed(state)[camera]
+        assert not gate_decision(model, state)[camera]
+        assert model.encoders_needed(state)[camera]                          # skipped, yet read: its token stands in
         model.gate_staleness.weight[camera, held_camera] = 20.0              # stale enough: look again
-        assert model.encoders_needed(state)[camera]
+        assert gate_decision(model, state)[camera]
         looked = model(batch_for(model, seeds=(3,)), state)                 # a new frame
     assert looked.gate[0, camera] and looked.state[staleness_at][0, held_camera] == 0
     with torch.no_grad():                                                    # its MACs are counted
@@ -399,7 +413,7 @@ def test_nvsf_a_gate_max_stand_in_runs_an_encoder_whose_held_token_stood_in_long
         model.gate.bias[camera] = -10.0                                      # the gate would skip every new frame
         ran, needed = [], []
         for frame in frames[1:]:
-            needed.append(model.encoders_needed(state)[camera])
+            needed.append(bool(gate_decision(model, state)[camera]))         # decided before the tick
             out = model(frame, state)
             ran.append(bool(out.gate[0, camera]))
             state = out.state
@@ -698,8 +712,8 @@ CONTROL_PATHWAYS = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='tak
 
 def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_it(tmp_path):
     from sensor_fusion.weights import load_matching_weights
-    plain = build('nvsf_h', goal_pathway=True).eval()
-    silent = build('nvsf_h', goal_pathway=True, freeze_pathway=True).eval()
+    plain = build('nvsf_h', **NO_PATHWAYS).eval()
+    silent = build('nvsf_h', **{**NO_PATHWAYS, 'freeze_pathway': True}).eval()
     save_weights(plain, tmp_path / 'plain.safetensors')
     fresh = load_matching_weights(silent, tmp_path / 'plain.safetensors')    # training's --init
     assert fresh and all(name.startswith('freeze.') for name in fresh)
@@ -733,7 +747,7 @@ def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_
         counted = model(inputs, model.initial_state(2))
     assert counted.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='NVSFHConfig.reflex_pathway .* needs goal_pathway'):
-        load_config('nvsf_h', overrides={'reflex_pathway': True})
+        load_config('nvsf_h', overrides={'goal_pathway': False, 'instruction_memory': False})
     # Pathways made under other settings (here the reflex's low-pass) would read their inputs wrongly.
     other = build('nvsf_h', **{**CONTROL_PATHWAYS, 'reflex_filter_samples': 0.0})
     with pytest.raises(WeightsError, match='reflex_filter_samples'):
@@ -758,21 +772,23 @@ def test_graft_pathways_tool_puts_nvsf_as_fitted_pathways_and_detector_on_nvsf_h
     config = tmp_path / 'nvsf_h.yaml'
     config.write_text(yaml.safe_dump(values))
     source = root / 'models' / 'nvsf_a.safetensors'
+    plain = tmp_path / 'plain_h.safetensors'     # an NVSF-H without the goal pathway, as the one before 2026-12-05
+    save_weights(build('nvsf_h', **{**NO_PATHWAYS, 'goal_pathway': False, 'instruction_memory': False}), plain)
 
     def graft(*extra):
         return subprocess.run([sys.executable, str(root / 'tools' / 'graft_pathways.py'), '--architecture', 'nvsf_h',
-                               '--weights', str(root / 'models' / 'nvsf_h.safetensors'), '--pathways', str(source),
+                               '--weights', str(plain), '--pathways', str(source),
                                '--config', str(config), '--out', str(tmp_path / 'h.safetensors'), *extra],
                               capture_output=True, text=True)
 
-    refused = graft('--camera-detector')            # the shipped NVSF-H has no goal pathway: it would be untrained
+    refused = graft('--camera-detector')            # that NVSF-H has no goal pathway: it would be untrained
     assert refused.returncode != 0 and 'goal.' in refused.stderr and '--for-init' in refused.stderr
     assert graft('--camera-detector', '--for-init').returncode == 0
     fitted, made = _read_tensors(source), _read_tensors(tmp_path / 'h.safetensors')
     taken = [n for n in made if n.startswith(PATHWAY_PREFIXES + ('encoders.encoders.camera.detect.',))]
     assert len(taken) == 25 and all(torch.equal(made[n], fitted[n]) for n in taken)
-    shipped_h = _read_tensors(root / 'models' / 'nvsf_h.safetensors')
-    assert all(torch.equal(made[n], shipped_h[n]) for n in made if n in shipped_h and n not in taken)
+    plain_h = _read_tensors(plain)
+    assert all(torch.equal(made[n], plain_h[n]) for n in made if n in plain_h and n not in taken)
     record = json.loads(read_metadata(tmp_path / 'h.safetensors')['pathways_graft'])
     assert record['pathways_architecture'] == 'nvsf_a' and 'freeze_calibration' in record
     assert any(name.startswith('goal.') for name in record['fresh'])
@@ -782,7 +798,7 @@ def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_nam
     model = build('nvsf_h', goal_pathway=True, instruction_memory=True).eval()
     inputs = batch_for(model, seeds=(0, 1))
     state = model.initial_state(2)
-    assert len(state) == len(build('nvsf_h', goal_pathway=True).initial_state(2)) + 1
+    assert len(state) == len(build('nvsf_h', instruction_memory=False).initial_state(2)) + 1
     held = torch.tensor([[3.0, 0.0, -3.0], [-3.0, 3.0, 0.0]])             # what an earlier tone named
     state = state[:4] + (held,) + state[5:]
     with torch.no_grad():
@@ -801,7 +817,7 @@ def test_nvsf_h_instruction_memory_holds_the_named_cube_once_the_state_stops_nam
         counted = model(inputs, state)
     assert counted.cost.dense_macs == counter.get_total_flops() // 2
     with pytest.raises(ValueError, match='instruction_memory'):
-        load_config('nvsf_h', overrides={'instruction_memory': True})
+        load_config('nvsf_h', overrides={**NO_PATHWAYS, 'goal_pathway': False})
 
 
 def window_of_ticks(model):

@@ -283,7 +283,7 @@ def test_goal_weight_is_validated_and_needs_the_goal_pathway(tmp_path):
         TrainConfig(goal_weight=-1.0)
     TrainConfig(camera_pretrain_epochs=3, goal_weight=1.0)     # the pathway's locator is the head pretrained
     with pytest.raises(ValueError, match='goal_pathway'):
-        train('nvsf_h', [tmp_path], config=TrainConfig(goal_weight=1.0), progress=False)
+        train('nvsf_c', [tmp_path], config=TrainConfig(goal_weight=1.0), progress=False)   # no goal pathway
 
 
 def test_dagger_episode_length_must_be_positive():
