@@ -203,17 +203,22 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         return chosen & valid, (log_prob * (valid & ~forced)).sum(dim=1)
 
     @torch.no_grad()
-    def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:
-        """The gate's decision for the next tick (batch of one), known before any sensor is read.
-
-        Deterministic modes only: in ``sample`` mode the draw happens inside ``forward``.
-        """
+    def next_gate(self, state: State) -> Optional[list[bool]]:
+        """The gate's decision for the next tick (batch of one, one flag per modality), known before any
+        sensor is read. Deterministic modes only: in ``sample`` mode the draw happens inside ``forward``."""
         plan, previous_action = state[:2]
         if self.gate_mode == 'sample' or plan.shape[0] != 1:
             return None
         everything = torch.ones(1, len(MODALITIES), dtype=torch.bool, device=plan.device)
         gate, _ = self.decide_gate(torch.cat([plan, previous_action], dim=1), everything, self._staleness(state))
-        needed = gate[0].tolist()
+        return gate[0].tolist()
+
+    def encoders_needed(self, state: State) -> Optional[tuple[bool, ...]]:
+        """The inputs the next tick reads (batch of one): those the gate will run (:meth:`next_gate`),
+        those the control pathways read raw, and those whose held token stands in when skipped."""
+        needed = self.next_gate(state)
+        if needed is None:
+            return None
         for name in self.control_pathway_inputs():   # read every tick (the freeze also needs the force)
             needed[MODALITIES.index(name)] = True
         # A skipped modality with a held token is stood in for, not masked (forward): its input must be

@@ -361,13 +361,6 @@ def test_nvsf_a_gate_skipping_a_present_input_keeps_its_last_token_as_an_unchang
     torch.testing.assert_close(fresh.action, blind.action)
 
 
-def gate_decision(model, state):
-    """(M,) bool: which encoders NVSF-A's gate runs on the next tick (batch of one), before any input."""
-    plan, previous_action = state[:2]
-    every = torch.ones(1, len(MODALITIES), dtype=torch.bool)
-    return model.decide_gate(torch.cat([plan, previous_action], dim=1), every, model._staleness(state))[0][0]
-
-
 def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_input_and_steers_the_gate():
     model = build('nvsf_a', freeze_pathway=False, gate_reads_staleness=True).eval()
     plain = build('nvsf_a', freeze_pathway=False)
@@ -386,10 +379,10 @@ def test_nvsf_a_gate_staleness_counts_ticks_a_held_token_stood_in_for_a_newer_in
         assert state[staleness_at][0, held_camera] == 3
         unchanged = model(dataclasses.replace(first, image=first.image), state).state      # the held token's own frame
         assert unchanged[staleness_at][0, held_camera] == 3
-        assert not gate_decision(model, state)[camera]
+        assert not model.next_gate(state)[camera]
         assert model.encoders_needed(state)[camera]                          # skipped, yet read: its token stands in
         model.gate_staleness.weight[camera, held_camera] = 20.0              # stale enough: look again
-        assert gate_decision(model, state)[camera]
+        assert model.next_gate(state)[camera]
         looked = model(batch_for(model, seeds=(3,)), state)                 # a new frame
     assert looked.gate[0, camera] and looked.state[staleness_at][0, held_camera] == 0
     with torch.no_grad():                                                    # its MACs are counted
@@ -413,7 +406,7 @@ def test_nvsf_a_gate_max_stand_in_runs_an_encoder_whose_held_token_stood_in_long
         model.gate.bias[camera] = -10.0                                      # the gate would skip every new frame
         ran, needed = [], []
         for frame in frames[1:]:
-            needed.append(bool(gate_decision(model, state)[camera]))         # decided before the tick
+            needed.append(bool(model.next_gate(state)[camera]))             # decided before the tick
             out = model(frame, state)
             ran.append(bool(out.gate[0, camera]))
             state = out.state
