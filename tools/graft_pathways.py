@@ -37,7 +37,7 @@ from sensor_fusion.weights import (WeightsError, fitted_metadata, load_control_p
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_h'])
+    parser.add_argument('--architecture', required=True, choices=['nvsf_a', 'nvsf_c', 'nvsf_h'])
     parser.add_argument('--weights', required=True, type=Path, help='trained weights of --architecture')
     parser.add_argument('--pathways', required=True, type=Path, help='weights whose control pathways are fitted')
     parser.add_argument('--out', required=True, type=Path)

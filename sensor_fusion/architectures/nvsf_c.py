@@ -7,7 +7,16 @@ Sequence per tick (L tokens)::
 
 Masked modalities and empty memory slots are excluded as attention keys. The action query's
 output becomes the action and is pushed into the memory, so the decoder can use what it
-heard or saw earlier in the episode (e.g. an instruction tone that has stopped).
+heard or saw earlier in the episode.
+
+With ``goal_pathway`` (as NVSF-A's and NVSF-H's, see nvsf_a.py) the camera also gives one keypoint
+token (encoders.CameraKeypointEncoder, after its patches) from which the goal pathway locates each
+cube; the head commands from [summary, goal - tool] through NVSF-A's control pathways
+(control_pathways.py). Why: the memory is the last ``memory_len`` summaries (80 ms at 100 Hz), so
+the decoder alone forgot the instruction tone once it ended, and linear patch tokens gave no
+position a locator could read; the shipped NVSF-C without them won none of 20 episodes.
+With ``instruction_memory`` the instruction is held in the goal pathway's latch, which the mean of
+the audio tokens opens.
 """
 from __future__ import annotations
 
@@ -21,12 +30,15 @@ from ..backends.energy import ComputeCost
 from ..observation import MODALITIES
 from ..preprocess import FusionInputs
 from .base import (ARCHITECTURES, ArchitectureConfig, FusionArchitecture, PolicyOutput, State,
-                   require_divisible, require_positive)
+                   modality_index, require_divisible, require_positive)
+from .control_pathways import ControlPathwayConfig, ControlPathways
+from .encoders import GoalPathway, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify, patchify_volume, transformer_macs
 
 
 @dataclass(frozen=True)
-class NVSFCConfig(ArchitectureConfig):
+class NVSFCConfig(ArchitectureConfig, ControlPathwayConfig):
+    # (reflex_pathway, freeze_pathway, descent_pathway and their settings: ControlPathwayConfig)
     d_model: int = 64        # width of every token
     n_heads: int = 4         # attention heads per block
     n_layers: int = 2        # decoder blocks
@@ -36,11 +48,15 @@ class NVSFCConfig(ArchitectureConfig):
     audio_chunk: int = 8     # log-mel frames per token
     event_patch: int = 8     # event-raster patch side
     memory_len: int = 8      # past ticks remembered as tokens
+    camera_keypoint_sharpness: float = 1.0   # the keypoint token's maps scaled before their softmax (goal_pathway)
+    goal_pathway: bool = False    # a camera keypoint token, and the head commands from goal - tool (module docstring)
+    goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
+    instruction_memory: bool = False   # the goal pathway holds the instruction in a latch the audio opens
 
     def __post_init__(self):
         super().__post_init__()
         require_positive(self, 'd_model', 'n_heads', 'n_layers', 'd_ff', 'image_patch', 'wrench_chunk',
-                         'audio_chunk', 'event_patch', 'memory_len')
+                         'audio_chunk', 'event_patch', 'memory_len', 'camera_keypoint_sharpness', 'goal_candidates')
         require_divisible(self, 'd_model', 'n_heads')
         pre = self.preprocess
         for size, patch, what in ((pre.camera.size, self.image_patch, 'preprocess.camera.size'),
@@ -51,10 +67,13 @@ class NVSFCConfig(ArchitectureConfig):
         if pre.audio.n_frames < self.audio_chunk:
             raise ValueError(f'NVSFCConfig.audio_chunk={self.audio_chunk} exceeds the {pre.audio.n_frames} '
                              'spectrogram frames per tick')
+        self.check_control_pathways(self.goal_pathway)
+        if self.instruction_memory and not self.goal_pathway:
+            raise ValueError('NVSFCConfig.instruction_memory holds the goal pathway\'s instruction: it needs goal_pathway: true')
 
 
 @ARCHITECTURES.register('nvsf_c')
-class NVSFCognitive(FusionArchitecture):
+class NVSFCognitive(ControlPathways, FusionArchitecture):
     key = 'nvsf_c'
     config_class = NVSFCConfig
 
@@ -63,7 +82,7 @@ class NVSFCognitive(FusionArchitecture):
         c, pre, d = config, config.preprocess, config.d_model
         ev = pre.events
         self.token_counts = {                                    # tokens per modality, in MODALITIES order
-            'camera': (pre.camera.size // c.image_patch) ** 2,
+            'camera': (pre.camera.size // c.image_patch) ** 2 + int(c.goal_pathway),   # + 1 keypoint token
             'wrench': pre.haptic.window // c.wrench_chunk + 1,   # + 1 contact-feature token
             'tactile': 1,
             'audio': pre.audio.n_frames // c.audio_chunk,
@@ -88,25 +107,47 @@ class NVSFCognitive(FusionArchitecture):
         self.action_query = nn.Parameter(torch.zeros(d))
         self.blocks = nn.ModuleList(TransformerBlock(d, c.n_heads, c.d_ff) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(d)
-        self.head = nn.Linear(d, c.action_dim)
+        if c.goal_pathway:
+            # Named as NVSF-A's and NVSF-H's camera encoder, so their detectors graft (tools/graft_pathways.py)
+            # and the trainer's camera pretraining finds it.
+            self.encoders = SummaryEncoders(pre, ('camera',), d, c.camera_keypoint_sharpness)
+            self.goal = GoalPathway(d, d, 2 * pre.max_joints, c.goal_candidates, c.instruction_memory)
+            self.head = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, c.action_dim))
+        else:
+            self.head = nn.Linear(d, c.action_dim)
+        self.build_control_pathways()
+        self._audio_slots = self._slots('audio')
         for p in (self.slot_embedding, self.memory_age_embedding, self.action_query):
             nn.init.normal_(p, std=0.02)
         self.sequence_length = c.memory_len + n_sensor + 1
 
+    def _slots(self, name: str) -> slice:
+        """Where modality ``name``'s tokens lie among the sensor tokens."""
+        names = list(self.token_counts)
+        start = sum(self.token_counts[m] for m in names[:names.index(name)])
+        return slice(start, start + self.token_counts[name])
+
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
         c = self.config
-        return (torch.zeros(batch_size, c.memory_len, c.d_model, device=device),      # memory tokens
-                torch.zeros(batch_size, c.memory_len, dtype=torch.bool, device=device))  # slot filled
+        state = (torch.zeros(batch_size, c.memory_len, c.d_model, device=device),       # memory tokens
+                 torch.zeros(batch_size, c.memory_len, dtype=torch.bool, device=device))  # slot filled
+        if c.goal_pathway:
+            state += self.goal.initial_state(batch_size, device)
+        return state + self.control_pathway_state(batch_size, device)
 
-    def sensor_tokens(self, inputs: FusionInputs) -> torch.Tensor:
-        """(B, N_sensor, D) tokens of every modality, before embeddings are added."""
+    def sensor_tokens(self, inputs: FusionInputs, keypoint_token: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """(B, N_sensor, D) tokens of every modality, before embeddings are added; with the goal pathway
+        ``keypoint_token`` (B, D) is the camera's keypoint token, after its patches."""
         c, b = self.config, inputs.batch_size
         audio_frames = self.token_counts['audio'] * c.audio_chunk
         audio = inputs.audio[:, :, -audio_frames:]                                   # newest frames
         audio = audio.reshape(b, audio.shape[1], -1, c.audio_chunk).permute(0, 2, 1, 3)  # (B, Na, M, chunk)
         events = patchify_volume(inputs.events, c.event_patch)                       # (B, Ne, T, C*p*p)
+        camera = [self.embed['camera'](patchify(inputs.image, c.image_patch))]      # (B, Ni, D)
+        if keypoint_token is not None:
+            camera.append(keypoint_token[:, None])                                    # (B, 1, D)
         return torch.cat([
-            self.embed['camera'](patchify(inputs.image, c.image_patch)),            # (B, Ni, D)
+            *camera,
             self.embed['wrench'](inputs.wrench.reshape(b, -1, 6 * c.wrench_chunk)),  # (B, Nw, D)
             self.embed['contact'](inputs.contact)[:, None],                          # (B, 1, D)
             self.embed['tactile'](inputs.tactile.reshape(b, 1, -1)),                 # (B, 1, D)
@@ -115,20 +156,40 @@ class NVSFCognitive(FusionArchitecture):
             self.embed['proprio'](inputs.proprio)[:, None],                          # (B, 1, D)
         ], dim=1)
 
-    def embedded_sensor_tokens(self, inputs: FusionInputs) -> torch.Tensor:
+    def embedded_sensor_tokens(self, inputs: FusionInputs, keypoint_token: Optional[torch.Tensor] = None
+                               ) -> torch.Tensor:
         """(B, N_sensor, D) :meth:`sensor_tokens` with their slot and modality embeddings."""
-        return self.sensor_tokens(inputs) + self.slot_embedding + self.modality_embedding(self.token_modality)
+        return (self.sensor_tokens(inputs, keypoint_token) + self.slot_embedding
+                + self.modality_embedding(self.token_modality))
 
     def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:
-        """FusionArchitecture.encode_window: ``sensors`` (T * B, N_sensor, D), the embedded sensor tokens."""
-        return {'sensors': self.embedded_sensor_tokens(inputs)}
+        """FusionArchitecture.encode_window: ``sensors`` (T * B, N_sensor, D), the embedded sensor tokens;
+        with the goal pathway ``keypoints`` (T * B, D), the camera keypoint token (a repeated frame's
+        encoded once: SummaryEncoders.encode_window), and with the freeze ``freeze`` (T * B, W), its input
+        term (ControlPathways.control_pathway_window)."""
+        if not self.config.goal_pathway:
+            return {'sensors': self.embedded_sensor_tokens(inputs)}
+        keypoints = self.encoders.encode_window('camera', inputs, ticks, inputs.mask[:, modality_index('camera')])
+        encoded = {'sensors': self.embedded_sensor_tokens(inputs, keypoints), 'keypoints': keypoints}
+        freeze = self.control_pathway_window(inputs)
+        return encoded if freeze is None else {**encoded, 'freeze': freeze}
 
-    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None
-                ) -> PolicyOutput:
-        """One tick; ``encoded``: this tick's rows of :meth:`encode_window` (training), else computed here."""
-        memory, memory_valid = state
+    def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
+                goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:
+        """One tick; ``encoded``: this tick's rows of :meth:`encode_window` (training), else computed here;
+        ``goal_teacher`` (B, 2), training only: the true goal - tool the head reads on its non-NaN rows
+        (encoders.GoalPathway.decide)."""
+        self.check_goal_teacher(goal_teacher)
+        c = self.config
+        memory, memory_valid = state[:2]
         b = inputs.batch_size
-        sensors = self.embedded_sensor_tokens(inputs) if encoded is None else encoded['sensors']   # (B, N_sensor, D)
+        keypoints = None
+        if encoded is not None:
+            sensors, keypoints = encoded['sensors'], encoded.get('keypoints')                # (B, N_sensor, D)
+        else:
+            if c.goal_pathway:
+                keypoints = self.encoders.encode('camera', inputs)                            # (B, D)
+            sensors = self.embedded_sensor_tokens(inputs, keypoints)                         # (B, N_sensor, D)
         sensor_valid = inputs.mask[:, self.token_modality]                           # (B, N_sensor)
         query = self.action_query.expand(b, 1, -1)                                   # (B, 1, D)
         x = torch.cat([memory + self.memory_age_embedding, sensors, query], dim=1)   # (B, L, D)
@@ -136,19 +197,40 @@ class NVSFCognitive(FusionArchitecture):
         for block in self.blocks:
             x = block(x, valid)
         summary = self.norm(x[:, -1])                                                # (B, D)
-        head_output = torch.tanh(self.head(summary))                                 # (B, A)
         # The newest tick goes last; the oldest memory slot falls out.
         new_memory = torch.cat([memory[:, 1:], summary[:, None]], dim=1)            # (B, K, D)
         new_valid = torch.cat([memory_valid[:, 1:], valid[:, -1:]], dim=1)           # (B, K)
+        next_state = (new_memory, new_valid)
+        if not c.goal_pathway:
+            head_output = torch.tanh(self.head(summary))                             # (B, A)
+            return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
+                                state=next_state, cost=self.cost(b))
+        camera_read = inputs.mask[:, modality_index('camera')]                       # (B,)
+        located = self.goal.locate(inputs, keypoints, camera_read, inputs.mask[:, modality_index('proprio')],
+                                   *state[2:4])
+        # The latch's gate reads the audio: the mean of its tokens (embedded, as the decoder reads them).
+        audio = sensors[:, self._audio_slots].mean(dim=1)                            # (B, D)
+        held = state[4] if c.instruction_memory else None                           # (B, K) or None
+        goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio,
+                                                       inputs.mask[:, modality_index('audio')], goal_teacher)
+        next_state += (goal['candidates'], goal['tool']) + ((goal['instruction'],) if c.instruction_memory else ())
+        head_output, pathway_state, goal, held_macs = self.command_through_pathways(
+            self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state,
+            None if encoded is None else encoded.get('freeze'))                      # (B, A)
+        host = goal_macs + self.control_pathway_macs(b) - held_macs
         return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
-                            state=(new_memory, new_valid), cost=self.cost(b))
+                            state=next_state + pathway_state, cost=self.cost(b) + ComputeCost(dense_macs=host),
+                            goal=goal)
 
     def cost(self, batch_size: int) -> ComputeCost:
         # Masked tokens are still computed (fixed shapes keep the decoder fast), so the cost does
         # not depend on the mask.
+        patches = self.token_counts['camera'] - int(self.config.goal_pathway)
         embeds = sum(linear_macs(self.embed[name], batch_size * n) for name, n in (
-            ('camera', self.token_counts['camera']), ('wrench', self.token_counts['wrench'] - 1),
+            ('camera', patches), ('wrench', self.token_counts['wrench'] - 1),
             ('contact', 1), ('tactile', 1), ('audio', self.token_counts['audio']),
             ('events', self.token_counts['events']), ('proprio', 1)))
         blocks = sum(transformer_macs(block, batch_size, self.sequence_length) for block in self.blocks)
+        if self.config.goal_pathway:   # the keypoint token; the goal pathway and the pathways: forward adds them
+            embeds += self.encoders.macs('camera', batch_size)
         return ComputeCost(dense_macs=embeds + blocks + linear_macs(self.head, batch_size))

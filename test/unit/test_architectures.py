@@ -27,6 +27,11 @@ def build(key, seed=0, **overrides):
 NO_PATHWAYS = {'reflex_pathway': False, 'freeze_pathway': False, 'descent_pathway': False}
 
 
+def yaml_preprocess(key):
+    """The preprocessing section of config/architectures/<key>.yaml, as a dict for build's overrides."""
+    return dataclasses.asdict(load_config(key).preprocess)
+
+
 def batch_for(model, seeds=(0, 1, 2), **overrides):
     pre = Preprocessor(model.config.preprocess)
     return collate([pre(make_observation(seed, n_events=2000, **overrides)) for seed in seeds])
@@ -442,7 +447,7 @@ def test_nvsf_a_single_tick_fast_path_equals_the_batched_path():
     assert one.cost.dense_macs * 2 == two.cost.dense_macs
 
 
-@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h', 'nvsf_c'])
 def test_goal_pathway_commands_from_goal_minus_tool_and_its_macs_are_counted(key):
     model = build(key, goal_pathway=True).eval()
     inputs = batch_for(model, seeds=(0, 1))
@@ -488,7 +493,7 @@ def test_nvsf_a_reflex_pathway_starts_silent_reads_the_force_and_the_tool_and_co
                                          'descent_pathway': False})
 
 
-@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h', 'nvsf_c'])
 def test_goal_pathway_learns_its_positions_from_their_own_losses_only(key):
     """The head reads goal - tool detached: the action loss leaves the locators and the instruction
     alone (they mean what the trainer supervises), and the goal terms reach each of them."""
@@ -502,7 +507,7 @@ def test_goal_pathway_learns_its_positions_from_their_own_losses_only(key):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for n, p in model.named_parameters() if n.startswith(pathway))
 
 
-@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h'])
+@pytest.mark.parametrize('key', ['nvsf_a', 'nvsf_h', 'nvsf_c'])
 def test_goal_pathway_keeps_the_last_sighting_when_a_sensor_is_missing(key):
     model = build(key, goal_pathway=True).eval()
     inputs = batch_for(model, seeds=(0,))
@@ -703,6 +708,11 @@ CONTROL_PATHWAYS = dict(goal_pathway=True, reflex_pathway=True, reflex_mode='tak
                         reflex_filter_samples=5.0, freeze_pathway=True, descent_pathway=True)
 
 
+#: NVSF-C without and with the goal pathway, the latch and the control pathways, whatever its YAML says.
+NVSF_C_PLAIN = {**NO_PATHWAYS, 'goal_pathway': False, 'instruction_memory': False}
+NVSF_C_WITH_PATHWAYS = {**CONTROL_PATHWAYS, 'instruction_memory': True}
+
+
 def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_it(tmp_path):
     from sensor_fusion.weights import load_matching_weights
     plain = build('nvsf_h', **NO_PATHWAYS).eval()
@@ -745,8 +755,16 @@ def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_
     other = build('nvsf_h', **{**CONTROL_PATHWAYS, 'reflex_filter_samples': 0.0})
     with pytest.raises(WeightsError, match='reflex_filter_samples'):
         load_control_pathways(other, tmp_path / 'a.safetensors')
-    with pytest.raises(WeightsError, match='carries no control pathways'):
-        load_control_pathways(build('nvsf_c'), tmp_path / 'a.safetensors')
+    # NVSF-C carries them too, but only under the preprocessing they were fitted for.
+    with pytest.raises(WeightsError, match='preprocess'):
+        load_control_pathways(build('nvsf_c', **NVSF_C_WITH_PATHWAYS, preprocess=yaml_preprocess('nvsf_c')),
+                              tmp_path / 'a.safetensors')
+    nvsf_c = build('nvsf_c', **NVSF_C_WITH_PATHWAYS, image_patch=8, preprocess=yaml_preprocess('nvsf_a')).eval()
+    assert load_control_pathways(nvsf_c, tmp_path / 'a.safetensors') == grafted
+    with torch.no_grad():
+        out = nvsf_c(resting_and_pressing(nvsf_c), nvsf_c.initial_state(2))
+    torch.testing.assert_close(out.goal['freeze'], torch.ones(2))
+    assert out.action[0].abs().max() < 1e-6 and out.action[1].abs().max() > 1e-4   # as NVSF-H above
 
 
 def test_graft_pathways_tool_puts_nvsf_as_fitted_pathways_and_detector_on_nvsf_h(tmp_path):
@@ -827,7 +845,7 @@ def window_of_ticks(model):
 
 
 @pytest.mark.parametrize('key, overrides', [('nvsf_a', {}), ('nvsf_h', {}), ('nvsf_h', {'goal_pathway': True}),
-                                            ('nvsf_c', {})])
+                                            ('nvsf_c', NVSF_C_PLAIN), ('nvsf_c', NVSF_C_WITH_PATHWAYS)])
 def test_encoding_a_window_at_once_gives_the_outputs_costs_and_gradients_of_tick_by_tick(key, overrides):
     """The trainer's fast path (FusionArchitecture.encode_window): what each tick's encoders compute, for
     the window in one pass, a repeated input encoded once per run of equal ticks."""
