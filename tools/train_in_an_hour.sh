@@ -18,7 +18,7 @@
 #        the demonstrations' ticks. They read raw inputs and labelled positions, never the head's
 #        tokens, so they need no cloned weights and are fitted while the cloning runs. Then NVSF-H
 #        (its locators pretrained, 4 epochs with goal teacher forcing, the pathways grafted on) and
-#        NVSF-C (3). Then it starts DAgger round 1's collection early, from the
+#        NVSF-C the same way (3 epochs). Then it starts DAgger round 1's collection early, from the
 #        cloning's checkpoint ROUND1_FROM_EPOCH (default 3 before the last) with the pathways
 #        grafted on, while NVSF-A's last epochs train; NVSF-A's chain joins it when its cloning
 #        ends (the two share the seeds by claims: tools/collect_dagger.py --claims). Measured on
@@ -121,8 +121,12 @@ beside() {  # the second core: the control pathways, then NVSF-H, then NVSF-C
     --camera-pretrain-epochs 20 --tool-pretrain-epochs 10 --goal-teacher-forcing 1 --keyframe-weight 10 --threads 1
   stage graft_nvsf_h "$OUT/nvsf_h.safetensors" $PY tools/graft_pathways.py --architecture nvsf_h \
     --weights "$OUT/nvsf_h/nvsf_h.safetensors" --pathways "$PATHWAYS" --out "$OUT/nvsf_h.safetensors"
+  # NVSF-C the same way (its config carries the goal pathway and the pathways since 2026-12-06).
   stage train_nvsf_c "$OUT/nvsf_c/nvsf_c.safetensors" $PY -m sensor_fusion train --architecture nvsf_c \
-    --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 3 --batch-episodes 32 --window 32 --threads 1
+    --data "${SETS[@]}" --out "$OUT/nvsf_c" --epochs 3 --batch-episodes 32 --window 64 --goal-weight 1 \
+    --camera-pretrain-epochs 20 --tool-pretrain-epochs 10 --goal-teacher-forcing 1 --keyframe-weight 10 --threads 1
+  stage graft_nvsf_c "$OUT/nvsf_c.safetensors" $PY tools/graft_pathways.py --architecture nvsf_c \
+    --weights "$OUT/nvsf_c/nvsf_c.safetensors" --pathways "$PATHWAYS" --out "$OUT/nvsf_c.safetensors"
   if (( DAGGER_ROUNDS >= 1 )); then
     stage dagger_collect_1_beside "$OUT/dagger_round_1" collect_round_1_beside
   fi
@@ -227,6 +231,5 @@ trap 'set +e; pkill -TERM -P "$BESIDE" 2>/dev/null; kill "$BESIDE" 2>/dev/null' 
 echo "the pathway fits, NVSF-H and NVSF-C train beside NVSF-A (their log: $OUT/beside.log)"
 nvsf_a
 wait "$BESIDE" || { echo "the second chain failed: see $OUT/beside.log"; exit 1; }
-cp "$OUT/nvsf_c/nvsf_c.safetensors" "$OUT/"   # NVSF-H's grafted weights are already there
 printf 'total\t0\t%d\n' "$(( $(date +%s) - START ))" >> "$TIMING"
 echo "done in $(( ($(date +%s) - START) / 60 )) min: $OUT/nvsf_a.safetensors, $OUT/nvsf_h.safetensors, $OUT/nvsf_c.safetensors"

@@ -279,13 +279,15 @@ class GoalPathway(nn.Module):
         head reads instead of the estimate on the rows where it is not NaN (goal teacher forcing,
         training.behaviour_cloning.TrainConfig.goal_teacher_forcing)."""
         candidates, tool, macs = located
-        instruction = self.instruction(state)                                                # (B, K)
+        instruction = reading = self.instruction(state)                                      # (B, K)
         if self.instruction_memory:
             share = torch.sigmoid(self.instruction_update(audio_token)) * heard.float()[:, None]   # (B, 1)
-            instruction = held_instruction + share * (instruction - held_instruction)         # (B, K)
+            instruction = held_instruction + share * (reading - held_instruction)             # (B, K)
             macs += linear_macs(self.instruction_update, state.shape[0])
         goal_xy = (torch.softmax(instruction, dim=1)[:, :, None] * candidates).sum(dim=1)    # (B, 2)
         goal = {'instruction': instruction, 'candidates': candidates, 'tool': tool, 'goal': goal_xy}
+        if self.instruction_memory:   # what the latch read this tick (the trainer supervises it while the tone sounds)
+            goal['instruction_reading'] = reading
         offset = (goal_xy - tool).detach()                                                   # (B, 2)
         if teacher_offset is not None:
             offset = torch.where(torch.isnan(teacher_offset), offset, teacher_offset)        # (B, 2)

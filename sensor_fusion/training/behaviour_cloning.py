@@ -239,7 +239,8 @@ def contact_weights(wrench: torch.Tensor, force_scale_n: float, k: float) -> tor
 def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=None, probe=None,
             probe_weight: float = 0.0, camera_probe: Optional['CameraProbe'] = None,
             keyframe_weight: float = 0.0, dropped: Optional[torch.Tensor] = None, goal_weight: float = 0.0,
-            after_step=None, contact_weight: float = 0.0, teacher: Optional[torch.Tensor] = None) -> float:
+            after_step=None, contact_weight: float = 0.0, teacher: Optional[torch.Tensor] = None,
+            tone_ticks: int = 0) -> float:
     """Mean action loss over the batch's ticks; with an optimiser, one step per window.
 
     ``probe`` (a linear layer on the flattened first state tensor) adds ``probe_weight`` x (the
@@ -274,6 +275,13 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     cross-entropy of the instruction's guess + the squared errors of the goal against the target
     cube's position, of the candidates against every cube's, on ticks the camera gave, and of the
     tool against the tip's position from the joints, on ticks they were read).
+
+    With an instruction latch (``instruction_memory``), the goal weight also supervises what the
+    latch reads, the state's own naming of the cube (``goal['instruction_reading']``), by the same
+    cross-entropy on the first ``tone_ticks`` ticks (while the tone sounds) that had audio. Why:
+    the latch's cross-entropy reaches the reading only through the latch's share, which starts at
+    5 % a tick. Traced on NVSF-C cloned without it, the reading never changed with the tone, the
+    latch learned to stay shut (share 1e-18), and the goal stayed the cubes' average.
 
     ``teacher`` (B,) bool (goal teacher forcing, :attr:`TrainConfig.goal_teacher_forcing`): the episodes
     whose head reads the true goal - tool at every tick, where the episode's labels give the target's
@@ -345,6 +353,11 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
             if goal_weight > 0 and out.goal:
                 loss = loss + goal_weight * (_goal_error(out.goal, inputs, tool_truth, labels, where, cubes) * torch.stack(
                     [known, where_known, cubes_known, tool_known], dim=1) * valid[:, None]).sum()
+                if 'instruction_reading' in out.goal and t < tone_ticks:
+                    heard = inputs.mask[:, AUDIO_INDEX].float()                                  # (B,)
+                    reading = torch.nn.functional.cross_entropy(out.goal['instruction_reading'], labels.clamp(min=0),
+                                                                reduction='none')                # (B,)
+                    loss = loss + goal_weight * (reading * known * heard * valid).sum()
             if camera_probe is not None and t % CAMERA_PROBE_STRIDE == 0:
                 seen = inputs.mask[:, CAMERA_INDEX].float() * valid * cubes_known                # (B,)
                 loss = loss + CAMERA_PROBE_STRIDE * (camera_probe.error(model, inputs, cubes) * seen).sum()
@@ -414,6 +427,7 @@ def cached_episode_tensors(bag: Path, preprocess, preprocessor: Preprocessor, co
 
 CAMERA_PROBE_STRIDE = 4          # ticks between camera-probe terms: the 15 Hz camera repeats a frame ~6 ticks
 CAMERA_INDEX = MODALITIES.index('camera')
+AUDIO_INDEX = MODALITIES.index('audio')
 PROPRIO_INDEX = MODALITIES.index('proprio')
 
 
@@ -731,6 +745,9 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
         """The weights that are validated, rolled out and saved: the average when there is one."""
         return averaged.module if averaged is not None else model
 
+    # The task's instruction tone sounds for its first tone_s (the latch's reading is supervised then: _unroll).
+    tone_ticks = round(TaskConfig().tone_s * config.control_rate_hz)
+
     def run_epochs(count: int, phase: str) -> None:
         for epoch in range(count):
             model.train()
@@ -742,7 +759,7 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
             losses = [_unroll(model, batch, config.window, optimiser, probe, config.target_probe_weight, camera_probe,
                               config.keyframe_weight, _draw_dropout(config.modality_dropout, len(batch)),
                               config.goal_weight, after_step, config.contact_weight,
-                              _draw_teacher(config.goal_teacher_forcing, len(batch)))
+                              _draw_teacher(config.goal_teacher_forcing, len(batch)), tone_ticks)
                       for batch in batches]
             result.train_losses.append(float(np.mean(losses)))
             if val_set:

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from sensor_fusion.architectures import build_architecture, load_config
 from sensor_fusion.paths import config_path
 from sensor_fusion.policy import build_policy
 from sensor_fusion.ros.recorder import record_episode
@@ -158,7 +159,9 @@ def test_the_camera_probe_learns_where_the_cubes_lie_and_is_not_saved(bags, tmp_
         optimiser.step()
     assert error() < 0.3 * before, (before, error())
     with pytest.raises(ValueError, match='camera summary token'):
-        CameraProbe(build_policy('nvsf_c', 'cpu').model, 1.0)
+        CameraProbe(build_architecture('nvsf_c', load_config('nvsf_c', overrides={
+            'goal_pathway': False, 'instruction_memory': False, 'reflex_pathway': False, 'freeze_pathway': False,
+            'descent_pathway': False})), 1.0)   # NVSF-C without the goal pathway: patch tokens only
     result = train('nvsf_h', bags, tmp_path, TrainConfig(epochs=1, batch_episodes=2, val_fraction=0.34, window=8,
                                                          camera_probe_weight=0.1), progress=False)
     build_policy('nvsf_h', 'cpu', result.weights)          # the probe is the trainer's, not saved with the model

@@ -126,7 +126,7 @@ def test_gradients_reach_every_trainable_parameter(key):
     model = build(key).train()
     if key == 'nvsf_a':
         model.gate_mode = 'sample'          # the gate learns through its log-probability (REINFORCE)
-    if key in ('nvsf_a', 'nvsf_h'):         # both carry the control pathways
+    if getattr(model.config, 'reflex_pathway', False):   # the control pathways (all three YAMLs carry them)
         with torch.no_grad():               # the pathways start silent (zero last layers), as if fitted:
             for pathway in ('reflex', 'freeze'):
                 if hasattr(model, pathway):
@@ -253,7 +253,7 @@ def test_nvsf_h_patch_count_is_dynamic_and_zero_is_allowed():
 @pytest.mark.parametrize('key, field, value, message', [
     ('nvsf_c', 'd_model', 0, 'NVSFCConfig.d_model must be > 0'),
     ('nvsf_c', 'n_heads', 5, 'd_model=64 must be a multiple of n_heads=5'),
-    ('nvsf_c', 'image_patch', 7, 'preprocess.camera.size=48 is not a multiple'),
+    ('nvsf_c', 'image_patch', 7, 'preprocess.camera.size=32 is not a multiple'),
     ('nvsf_a', 'gate_mode', 'maybe', 'gate_mode must be one of'),
     ('nvsf_a', 'gate_threshold', 1.5, 'gate_threshold'),
     ('nvsf_a', 'ungated_modalities', ['joints'], r"ungated_modalities: unknown \['joints'\]"),
@@ -757,7 +757,8 @@ def test_nvsf_h_carries_the_control_pathways_and_nvsf_as_fitted_ones_graft_onto_
         load_control_pathways(other, tmp_path / 'a.safetensors')
     # NVSF-C carries them too, but only under the preprocessing they were fitted for.
     with pytest.raises(WeightsError, match='preprocess'):
-        load_control_pathways(build('nvsf_c', **NVSF_C_WITH_PATHWAYS, preprocess=yaml_preprocess('nvsf_c')),
+        load_control_pathways(build('nvsf_c', **NVSF_C_WITH_PATHWAYS, image_patch=12,
+                                    preprocess={**yaml_preprocess('nvsf_a'), 'camera': {'size': 48}}),
                               tmp_path / 'a.safetensors')
     nvsf_c = build('nvsf_c', **NVSF_C_WITH_PATHWAYS, image_patch=8, preprocess=yaml_preprocess('nvsf_a')).eval()
     assert load_control_pathways(nvsf_c, tmp_path / 'a.safetensors') == grafted

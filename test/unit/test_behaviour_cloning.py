@@ -103,6 +103,28 @@ def test_goal_teacher_forcing_feeds_the_head_the_true_offset_on_the_chosen_episo
     torch.testing.assert_close(offset[1], (out.goal['goal'] - out.goal['tool'])[1].detach())
 
 
+@pytest.mark.parametrize('key', ['nvsf_c', 'nvsf_h'])
+def test_the_latchs_reading_is_supervised_while_the_tone_sounds_even_with_the_latch_shut(key):
+    """With the latch shut the instruction's cross-entropy cannot reach what the state reads; the
+    reading's own term (the first tone_ticks ticks with audio) does, and only on those ticks."""
+    import dataclasses
+    torch.manual_seed(0)
+    model = build_architecture(key, dataclasses.replace(goal_config(key), instruction_memory=True)).train()
+    with torch.no_grad():
+        model.goal.instruction_update.weight.zero_()
+        model.goal.instruction_update.bias.fill_(-50.0)                  # shut: share ~2e-22
+    episodes = [labelled_episode(model, 0, 3, 1)]
+
+    def step(tone_ticks):      # _unroll steps an optimiser: take the gradient it left
+        model.zero_grad()
+        optimiser = torch.optim.SGD(model.goal.instruction.parameters(), lr=0.0)
+        behaviour_cloning._unroll(model, episodes, 3, optimiser, goal_weight=1.0, tone_ticks=tone_ticks)
+        return model.goal.instruction.weight.grad.abs().sum()
+
+    assert step(0) < 1e-12           # after the tone: only through the shut latch
+    assert step(3) > 1e-3            # while it sounds: the reading learns
+
+
 def test_goal_teacher_forcing_is_refused_at_inference_and_without_goal_supervision():
     model = build_architecture('nvsf_a', goal_config('nvsf_a')).eval()
     inputs = collate([Preprocessor(model.config.preprocess)(make_observation(3, n_events=2000))])

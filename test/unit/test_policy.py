@@ -165,7 +165,7 @@ def test_weights_from_before_a_config_field_existed_load_with_its_default_and_ot
     from safetensors.torch import save_file
 
     from sensor_fusion.weights import WeightsError, load_weights
-    model = build_policy('nvsf_c', 'cpu').model          # its config keeps proprio_velocities at the default, True
+    model = ARCHITECTURES.get('nvsf_c')(ARCHITECTURES.get('nvsf_c').config_class())   # proprio_velocities: True, the default
     path = tmp_path / 'w.safetensors'
     save_weights(model, path)
     with safe_open(str(path), framework='pt') as f:
@@ -277,11 +277,17 @@ def test_tool_labels_are_the_simulated_tips_position_from_the_recorded_joints():
     assert _tool_xy(inputs, {}) is None
 
 
-def test_goal_weight_is_validated_and_needs_the_goal_pathway(tmp_path):
+def test_goal_weight_is_validated_and_needs_the_goal_pathway(tmp_path, monkeypatch):
+    from sensor_fusion.architectures import load_config
+    from sensor_fusion.training import behaviour_cloning
     from sensor_fusion.training.behaviour_cloning import TrainConfig, train
     with pytest.raises(ValueError, match='goal weights must be >= 0'):
         TrainConfig(goal_weight=-1.0)
     TrainConfig(camera_pretrain_epochs=3, goal_weight=1.0)     # the pathway's locator is the head pretrained
+    # A YAML without the goal pathway (the shipped ones all have it since 2026-12-06).
+    plain = {'goal_pathway': False, 'instruction_memory': False, 'reflex_pathway': False, 'freeze_pathway': False,
+             'descent_pathway': False}
+    monkeypatch.setattr(behaviour_cloning, 'load_config', lambda key: load_config(key, overrides=plain))
     with pytest.raises(ValueError, match='goal_pathway'):
         train('nvsf_c', [tmp_path], config=TrainConfig(goal_weight=1.0), progress=False)   # no goal pathway
 
