@@ -9,14 +9,17 @@ Masked modalities and empty memory slots are excluded as attention keys. The act
 output becomes the action and is pushed into the memory, so the decoder can use what it
 heard or saw earlier in the episode.
 
-With ``goal_pathway`` (as NVSF-A's and NVSF-H's, see nvsf_a.py) the camera also gives one keypoint
-token (encoders.CameraKeypointEncoder, after its patches) from which the goal pathway locates each
-cube; the head commands from [summary, goal - tool] through NVSF-A's control pathways
-(control_pathways.py). Why: the memory is the last ``memory_len`` summaries (80 ms at 100 Hz), so
-the decoder alone forgot the instruction tone once it ended, and linear patch tokens gave no
-position a locator could read; the shipped NVSF-C without them won none of 20 episodes.
-With ``instruction_memory`` the instruction is held in the goal pathway's latch, which the mean of
-the audio tokens opens.
+With ``goal_pathway`` (as NVSF-A's and NVSF-H's, see nvsf_a.py) the camera and the audio each also
+give one summary token (encoders.SummaryEncoders, after their patches and chunks: the camera's
+through keypoints, from which the goal pathway locates each cube); the head commands from
+[summary, goal - tool] through NVSF-A's control pathways (control_pathways.py). Why: the memory is
+the last ``memory_len`` summaries (80 ms at 100 Hz), so the decoder alone forgot the instruction
+tone once it ended, and linear patch tokens gave no position a locator could read; the shipped
+NVSF-C without them won none of 20 episodes. With ``instruction_memory`` the instruction is held
+in the goal pathway's latch, which the audio summary token opens. Why that token: traced after
+cloning with the audio chunks alone, the decoder's naming of the cube did not change with the tone
+at all (it told the episodes apart by their layout, memorised), where NVSF-H, whose audio is such
+a token, read the tone.
 """
 from __future__ import annotations
 
@@ -36,6 +39,10 @@ from .encoders import GoalPathway, SummaryEncoders
 from .layers import TransformerBlock, linear_macs, patchify, patchify_volume, transformer_macs
 
 
+#: With the goal pathway, these modalities also give one summary token each (encoders.SummaryEncoders).
+SUMMARY_MODALITIES = ('camera', 'audio')
+
+
 @dataclass(frozen=True)
 class NVSFCConfig(ArchitectureConfig, ControlPathwayConfig):
     # (reflex_pathway, freeze_pathway, descent_pathway and their settings: ControlPathwayConfig)
@@ -49,7 +56,7 @@ class NVSFCConfig(ArchitectureConfig, ControlPathwayConfig):
     event_patch: int = 8     # event-raster patch side
     memory_len: int = 8      # past ticks remembered as tokens
     camera_keypoint_sharpness: float = 1.0   # the keypoint token's maps scaled before their softmax (goal_pathway)
-    goal_pathway: bool = False    # a camera keypoint token, and the head commands from goal - tool (module docstring)
+    goal_pathway: bool = False    # camera keypoint and audio summary tokens; the head commands from goal - tool (docstring)
     goal_candidates: int = 3      # objects the instruction chooses between (goal_pathway): the task's three cubes
     instruction_memory: bool = False   # the goal pathway holds the instruction in a latch the audio opens
 
@@ -85,7 +92,7 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
             'camera': (pre.camera.size // c.image_patch) ** 2 + int(c.goal_pathway),   # + 1 keypoint token
             'wrench': pre.haptic.window // c.wrench_chunk + 1,   # + 1 contact-feature token
             'tactile': 1,
-            'audio': pre.audio.n_frames // c.audio_chunk,
+            'audio': pre.audio.n_frames // c.audio_chunk + int(c.goal_pathway),        # + 1 summary token
             'events': (ev.grid // c.event_patch) ** 2,
             'proprio': 1,
         }
@@ -108,24 +115,17 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
         self.blocks = nn.ModuleList(TransformerBlock(d, c.n_heads, c.d_ff) for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(d)
         if c.goal_pathway:
-            # Named as NVSF-A's and NVSF-H's camera encoder, so their detectors graft (tools/graft_pathways.py)
-            # and the trainer's camera pretraining finds it.
-            self.encoders = SummaryEncoders(pre, ('camera',), d, c.camera_keypoint_sharpness)
+            # Named as NVSF-A's and NVSF-H's summary encoders, so their camera detectors graft
+            # (tools/graft_pathways.py) and the trainer's camera pretraining finds them.
+            self.encoders = SummaryEncoders(pre, SUMMARY_MODALITIES, d, c.camera_keypoint_sharpness)
             self.goal = GoalPathway(d, d, 2 * pre.max_joints, c.goal_candidates, c.instruction_memory)
             self.head = nn.Sequential(nn.Linear(d + 2, d), nn.ReLU(), nn.Linear(d, c.action_dim))
         else:
             self.head = nn.Linear(d, c.action_dim)
         self.build_control_pathways()
-        self._audio_slots = self._slots('audio')
         for p in (self.slot_embedding, self.memory_age_embedding, self.action_query):
             nn.init.normal_(p, std=0.02)
         self.sequence_length = c.memory_len + n_sensor + 1
-
-    def _slots(self, name: str) -> slice:
-        """Where modality ``name``'s tokens lie among the sensor tokens."""
-        names = list(self.token_counts)
-        start = sum(self.token_counts[m] for m in names[:names.index(name)])
-        return slice(start, start + self.token_counts[name])
 
     def initial_state(self, batch_size: int, device: torch.device | str = 'cpu') -> State:
         c = self.config
@@ -135,42 +135,44 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
             state += self.goal.initial_state(batch_size, device)
         return state + self.control_pathway_state(batch_size, device)
 
-    def sensor_tokens(self, inputs: FusionInputs, keypoint_token: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def sensor_tokens(self, inputs: FusionInputs, summaries: Optional[dict[str, torch.Tensor]] = None) -> torch.Tensor:
         """(B, N_sensor, D) tokens of every modality, before embeddings are added; with the goal pathway
-        ``keypoint_token`` (B, D) is the camera's keypoint token, after its patches."""
+        ``summaries`` holds the camera's keypoint token and the audio's summary token (B, D) each, which
+        follow their modality's patches or chunks."""
         c, b = self.config, inputs.batch_size
-        audio_frames = self.token_counts['audio'] * c.audio_chunk
+        audio_frames = (self.config.preprocess.audio.n_frames // c.audio_chunk) * c.audio_chunk
         audio = inputs.audio[:, :, -audio_frames:]                                   # newest frames
         audio = audio.reshape(b, audio.shape[1], -1, c.audio_chunk).permute(0, 2, 1, 3)  # (B, Na, M, chunk)
         events = patchify_volume(inputs.events, c.event_patch)                       # (B, Ne, T, C*p*p)
-        camera = [self.embed['camera'](patchify(inputs.image, c.image_patch))]      # (B, Ni, D)
-        if keypoint_token is not None:
-            camera.append(keypoint_token[:, None])                                    # (B, 1, D)
+        summary = {} if summaries is None else {name: [token[:, None]] for name, token in summaries.items()}   # (B, 1, D)
         return torch.cat([
-            *camera,
+            self.embed['camera'](patchify(inputs.image, c.image_patch)),            # (B, Ni, D)
+            *summary.get('camera', ()),
             self.embed['wrench'](inputs.wrench.reshape(b, -1, 6 * c.wrench_chunk)),  # (B, Nw, D)
             self.embed['contact'](inputs.contact)[:, None],                          # (B, 1, D)
             self.embed['tactile'](inputs.tactile.reshape(b, 1, -1)),                 # (B, 1, D)
             self.embed['audio'](audio.reshape(b, audio.shape[1], -1)),               # (B, Na, D)
+            *summary.get('audio', ()),
             self.embed['events'](events.reshape(b, events.shape[1], -1)),            # (B, Ne, D)
             self.embed['proprio'](inputs.proprio)[:, None],                          # (B, 1, D)
         ], dim=1)
 
-    def embedded_sensor_tokens(self, inputs: FusionInputs, keypoint_token: Optional[torch.Tensor] = None
+    def embedded_sensor_tokens(self, inputs: FusionInputs, summaries: Optional[dict[str, torch.Tensor]] = None
                                ) -> torch.Tensor:
         """(B, N_sensor, D) :meth:`sensor_tokens` with their slot and modality embeddings."""
-        return (self.sensor_tokens(inputs, keypoint_token) + self.slot_embedding
+        return (self.sensor_tokens(inputs, summaries) + self.slot_embedding
                 + self.modality_embedding(self.token_modality))
 
     def encode_window(self, inputs: FusionInputs, ticks: int) -> dict[str, torch.Tensor]:
         """FusionArchitecture.encode_window: ``sensors`` (T * B, N_sensor, D), the embedded sensor tokens;
-        with the goal pathway ``keypoints`` (T * B, D), the camera keypoint token (a repeated frame's
-        encoded once: SummaryEncoders.encode_window), and with the freeze ``freeze`` (T * B, W), its input
-        term (ControlPathways.control_pathway_window)."""
+        with the goal pathway the summary tokens (T * B, D) by modality name (on the rows that have the
+        modality; a repeated camera frame's encoded once: SummaryEncoders.encode_window), and with the
+        freeze ``freeze`` (T * B, W), its input term (ControlPathways.control_pathway_window)."""
         if not self.config.goal_pathway:
             return {'sensors': self.embedded_sensor_tokens(inputs)}
-        keypoints = self.encoders.encode_window('camera', inputs, ticks, inputs.mask[:, modality_index('camera')])
-        encoded = {'sensors': self.embedded_sensor_tokens(inputs, keypoints), 'keypoints': keypoints}
+        summaries = {name: self.encoders.encode_window(name, inputs, ticks, inputs.mask[:, modality_index(name)])
+                     for name in SUMMARY_MODALITIES}
+        encoded = {'sensors': self.embedded_sensor_tokens(inputs, summaries), **summaries}
         freeze = self.control_pathway_window(inputs)
         return encoded if freeze is None else {**encoded, 'freeze': freeze}
 
@@ -183,13 +185,15 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
         c = self.config
         memory, memory_valid = state[:2]
         b = inputs.batch_size
-        keypoints = None
+        summaries = None
         if encoded is not None:
-            sensors, keypoints = encoded['sensors'], encoded.get('keypoints')                # (B, N_sensor, D)
+            sensors = encoded['sensors']                                              # (B, N_sensor, D)
+            if c.goal_pathway:
+                summaries = {name: encoded[name] for name in SUMMARY_MODALITIES}      # (B, D) each
         else:
             if c.goal_pathway:
-                keypoints = self.encoders.encode('camera', inputs)                            # (B, D)
-            sensors = self.embedded_sensor_tokens(inputs, keypoints)                         # (B, N_sensor, D)
+                summaries = {name: self.encoders.encode(name, inputs) for name in SUMMARY_MODALITIES}   # (B, D) each
+            sensors = self.embedded_sensor_tokens(inputs, summaries)                 # (B, N_sensor, D)
         sensor_valid = inputs.mask[:, self.token_modality]                           # (B, N_sensor)
         query = self.action_query.expand(b, 1, -1)                                   # (B, 1, D)
         x = torch.cat([memory + self.memory_age_embedding, sensors, query], dim=1)   # (B, L, D)
@@ -206,12 +210,10 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
             return PolicyOutput(action=self.shape_action(head_output), head_output=head_output,
                                 state=next_state, cost=self.cost(b))
         camera_read = inputs.mask[:, modality_index('camera')]                       # (B,)
-        located = self.goal.locate(inputs, keypoints, camera_read, inputs.mask[:, modality_index('proprio')],
+        located = self.goal.locate(inputs, summaries['camera'], camera_read, inputs.mask[:, modality_index('proprio')],
                                    *state[2:4])
-        # The latch's gate reads the audio: the mean of its tokens (embedded, as the decoder reads them).
-        audio = sensors[:, self._audio_slots].mean(dim=1)                            # (B, D)
         held = state[4] if c.instruction_memory else None                           # (B, K) or None
-        goal, head_input, goal_macs = self.goal.decide(summary, located, held, audio,
+        goal, head_input, goal_macs = self.goal.decide(summary, located, held, summaries['audio'],
                                                        inputs.mask[:, modality_index('audio')], goal_teacher)
         next_state += (goal['candidates'], goal['tool']) + ((goal['instruction'],) if c.instruction_memory else ())
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
@@ -225,12 +227,12 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
     def cost(self, batch_size: int) -> ComputeCost:
         # Masked tokens are still computed (fixed shapes keep the decoder fast), so the cost does
         # not depend on the mask.
-        patches = self.token_counts['camera'] - int(self.config.goal_pathway)
+        summary = int(self.config.goal_pathway)    # the summary tokens are not the patch embeddings'
         embeds = sum(linear_macs(self.embed[name], batch_size * n) for name, n in (
-            ('camera', patches), ('wrench', self.token_counts['wrench'] - 1),
-            ('contact', 1), ('tactile', 1), ('audio', self.token_counts['audio']),
+            ('camera', self.token_counts['camera'] - summary), ('wrench', self.token_counts['wrench'] - 1),
+            ('contact', 1), ('tactile', 1), ('audio', self.token_counts['audio'] - summary),
             ('events', self.token_counts['events']), ('proprio', 1)))
         blocks = sum(transformer_macs(block, batch_size, self.sequence_length) for block in self.blocks)
-        if self.config.goal_pathway:   # the keypoint token; the goal pathway and the pathways: forward adds them
-            embeds += self.encoders.macs('camera', batch_size)
+        if self.config.goal_pathway:   # the summary tokens; the goal pathway and the pathways: forward adds them
+            embeds += sum(self.encoders.macs(name, batch_size) for name in SUMMARY_MODALITIES)
         return ComputeCost(dense_macs=embeds + blocks + linear_macs(self.head, batch_size))
