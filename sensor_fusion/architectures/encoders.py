@@ -270,16 +270,18 @@ class GoalPathway(nn.Module):
 
     def decide(self, state: torch.Tensor, located: tuple[torch.Tensor, torch.Tensor, int],
                held_instruction: torch.Tensor | None = None, audio_token: torch.Tensor | None = None,
-               heard: torch.Tensor | None = None, teacher_offset: torch.Tensor | None = None
-               ) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
+               heard: torch.Tensor | None = None, teacher_offset: torch.Tensor | None = None,
+               instruction_input: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, int]:
         """(the quantities for PolicyOutput.goal, the head's input (B, S + 2), MACs) from the state (B, S)
         and, with ``instruction_memory``, the instruction logits held from the last tick (B, K), the
         audio token (B, D) that decides how far they move, and whether the audio arrived (B,) bool:
         without it they are held. ``teacher_offset`` (B, 2), training only: the true goal - tool the
         head reads instead of the estimate on the rows where it is not NaN (goal teacher forcing,
-        training.behaviour_cloning.TrainConfig.goal_teacher_forcing)."""
+        training.behaviour_cloning.TrainConfig.goal_teacher_forcing). ``instruction_input`` (B, S): what
+        the instruction is read from, if not the state (NVSF-C: its audio token, see nvsf_c.py)."""
         candidates, tool, macs = located
-        instruction = reading = self.instruction(state)                                      # (B, K)
+        source = state if instruction_input is None else instruction_input                   # (B, S)
+        instruction = reading = self.instruction(source)                                     # (B, K)
         if self.instruction_memory:
             share = torch.sigmoid(self.instruction_update(audio_token)) * heard.float()[:, None]   # (B, 1)
             instruction = held_instruction + share * (reading - held_instruction)             # (B, K)

@@ -16,10 +16,13 @@ through keypoints, from which the goal pathway locates each cube); the head comm
 the last ``memory_len`` summaries (80 ms at 100 Hz), so the decoder alone forgot the instruction
 tone once it ended, and linear patch tokens gave no position a locator could read; the shipped
 NVSF-C without them won none of 20 episodes. With ``instruction_memory`` the instruction is held
-in the goal pathway's latch, which the audio summary token opens. Why that token: traced after
-cloning with the audio chunks alone, the decoder's naming of the cube did not change with the tone
-at all (it told the episodes apart by their layout, memorised), where NVSF-H, whose audio is such
-a token, read the tone.
+in the goal pathway's latch, which the audio summary token opens; the cube the tone names is read
+from that token too, not from the decoder's summary. Why: traced after cloning (8 epochs, the audio
+as chunks only) and again after one more epoch with the audio token in the decoder, the decoder's
+naming of the cube did not change with the tone at all (constant within an episode, different
+between episodes: it told the 200 training episodes apart by their layout). The tone names the
+cube whatever the layout, and the audio token cannot see the layout. (NVSF-H reads it from its
+summary: its decoder had learned the tone in earlier training, under a target probe.)
 """
 from __future__ import annotations
 
@@ -213,8 +216,10 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
         located = self.goal.locate(inputs, summaries['camera'], camera_read, inputs.mask[:, modality_index('proprio')],
                                    *state[2:4])
         held = state[4] if c.instruction_memory else None                           # (B, K) or None
+        # The instruction is read from the audio token itself, not from the decoder's summary (docstring).
         goal, head_input, goal_macs = self.goal.decide(summary, located, held, summaries['audio'],
-                                                       inputs.mask[:, modality_index('audio')], goal_teacher)
+                                                       inputs.mask[:, modality_index('audio')], goal_teacher,
+                                                       instruction_input=summaries['audio'])
         next_state += (goal['candidates'], goal['tool']) + ((goal['instruction'],) if c.instruction_memory else ())
         head_output, pathway_state, goal, held_macs = self.command_through_pathways(
             self.head(head_input), inputs, inputs.mask[:, modality_index('wrench')], goal, state,
