@@ -2,8 +2,8 @@
 
 Sequence per tick (L tokens)::
 
-    [ memory (K past ticks) | camera patches | wrench chunks + contact | tactile | audio chunks
-      | event voxel patches | proprioception | action query ]
+    [ memory (K past ticks) | camera patches (+ keypoint) | wrench chunks + contact | tactile
+      | audio chunks (+ summary) | event patches | proprioception | action query ]
 
 Masked modalities and empty memory slots are excluded as attention keys. The action query's
 output becomes the action and is pushed into the memory, so the decoder can use what it
@@ -14,8 +14,8 @@ give one summary token (encoders.SummaryEncoders, after their patches and chunks
 through keypoints, from which the goal pathway locates each cube); the head commands from
 [summary, goal - tool] through NVSF-A's control pathways (control_pathways.py). Why: the memory is
 the last ``memory_len`` summaries (80 ms at 100 Hz), so the decoder alone forgot the instruction
-tone once it ended, and linear patch tokens gave no position a locator could read; the shipped
-NVSF-C without them won none of 20 episodes. With ``instruction_memory`` the instruction is held
+tone once it ended, and linear patch tokens gave no position a locator could read; the NVSF-C
+shipped without them until 2026-12-06 won none of 20 episodes. With ``instruction_memory`` the instruction is held
 in the goal pathway's latch, which the audio summary token opens; the cube the tone names is read
 from that token too, not from the decoder's summary. Why: traced after cloning (8 epochs, the audio
 as chunks only) and again after one more epoch with the audio token in the decoder, the decoder's

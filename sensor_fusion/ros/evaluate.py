@@ -22,6 +22,8 @@ machine; the fusion node's timer, input ages and command stamps follow the simul
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +129,12 @@ def evaluate(settings: EvalSettings, on_episode: Optional[Callable[[int, Episode
     """Runs the episodes; ``on_episode(index, record)`` reports each as it ends. ``video`` (a
     :class:`~sensor_fusion.video.EpisodeVideo` or None) is fed the live topics."""
     runner = Runner(eval_plan(settings))
+    # SIGTERM (e.g. `kill` or a CI timeout) would end this process without the `finally` below, and
+    # leave both nodes running on the evaluation's domain (seen: a killed run's nodes outlived it).
+    # Raised as SystemExit, it stops them as Ctrl-C does. Only the main thread may set a handler.
+    previous_handler = None
+    if threading.current_thread() is threading.main_thread():
+        previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     runner.start()
     try:
         with _Monitor(runner, video) as monitor:
@@ -149,6 +157,12 @@ def evaluate(settings: EvalSettings, on_episode: Optional[Callable[[int, Episode
             return records
     finally:
         runner.stop()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 class _Monitor:

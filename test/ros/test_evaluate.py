@@ -127,3 +127,47 @@ def test_the_report_keeps_a_saved_run_only_for_the_same_weights(tmp_path, monkey
     assert report.run_label(settings) == 'nvsf_a/cpu'
     assert report.run_label({**settings, 'real_time_factor': 0.5, 'ablate': 'camera'}) == \
         'nvsf_a/cpu, world at 0.5x without camera'
+
+
+def test_a_terminated_evaluation_stops_its_nodes():
+    """SIGTERM (a `kill`, a CI timeout) ends `sensor-fusion eval` as Ctrl-C does: its sim_node and
+    fusion_node processes stop with it, rather than running on in the evaluation's domain."""
+    import os
+    import signal
+    import time
+    from pathlib import Path
+
+    def children(pid):
+        found = []
+        for entry in Path('/proc').iterdir():
+            try:
+                if entry.name.isdigit() and (entry / 'stat').read_text().split(')')[-1].split()[1] == str(pid):
+                    found.append(int(entry.name))
+            except OSError:     # a process that ended while being read
+                pass
+        return found
+
+    evaluation = subprocess.Popen([sys.executable, '-m', 'sensor_fusion', 'eval', '--architecture', 'nvsf_a',
+                                   '--episodes', '50'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    nodes = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(nodes := children(evaluation.pid)) < 2:     # both node processes started
+            assert evaluation.poll() is None and time.monotonic() < deadline, 'the nodes never started'
+            time.sleep(0.2)
+        evaluation.send_signal(signal.SIGTERM)
+        assert evaluation.wait(timeout=60) == 128 + signal.SIGTERM
+        for pid in nodes:
+            deadline = time.monotonic() + 10
+            while Path(f'/proc/{pid}').exists() and (Path(f'/proc/{pid}/stat').read_text().split(')')[-1].split()[0]
+                                                     != 'Z'):
+                assert time.monotonic() < deadline, f'node process {pid} outlived the evaluation'
+                time.sleep(0.1)
+    finally:
+        if evaluation.poll() is None:
+            evaluation.kill()
+        for pid in nodes:          # whatever the outcome, nothing is left running
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

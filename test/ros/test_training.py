@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from sensor_fusion.architectures import build_architecture, load_config
+from sensor_fusion.architectures import build_architecture
 from sensor_fusion.paths import config_path
 from sensor_fusion.policy import build_policy
 from sensor_fusion.ros.recorder import record_episode
