@@ -6,7 +6,7 @@
 The pathways read raw inputs and the goal pathway's tool estimate, never an architecture's tokens
 (sensor_fusion/architectures/control_pathways.py), so pathways fitted for NVSF-A by
 tools/fit_reflex.py, tools/fit_descent.py, tools/fit_freeze.py and tools/calibrate_freeze.py serve
-NVSF-H unchanged, without refitting. ``--weights`` are built under ``--config`` (default
+NVSF-H and NVSF-C unchanged, without refitting. ``--weights`` are built under ``--config`` (default
 config/architectures/<architecture>.yaml, which must switch the pathways on, with the same settings
 as the source's); every tensor they share is loaded, the pathways come from ``--pathways``. The
 file keeps the weights' training records and adds ``pathways_graft``.

@@ -277,7 +277,8 @@ def _unroll(model, episodes: Sequence[EpisodeTensors], window: int, optimiser=No
     tool against the tip's position from the joints, on ticks they were read).
 
     With an instruction latch (``instruction_memory``), the goal weight also supervises what the
-    latch reads, the state's own naming of the cube (``goal['instruction_reading']``), by the same
+    latch reads, its own naming of the cube (``goal['instruction_reading']``: NVSF-H's from its state,
+    NVSF-C's from its audio token), by the same
     cross-entropy on the first ``tone_ticks`` ticks (while the tone sounds) that had audio. Why:
     the latch's cross-entropy reaches the reading only through the latch's share, which starts at
     5 % a tick. Traced on NVSF-C cloned without it, the reading never changed with the tone, the
