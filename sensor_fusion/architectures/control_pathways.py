@@ -168,6 +168,13 @@ class ControlPathways:
             return None
         return self.freeze_input_term(inputs.events, inputs.image, self._freeze_valid(inputs))
 
+    def with_control_pathway_window(self, encoded: dict[str, torch.Tensor], inputs: FusionInputs
+                                    ) -> dict[str, torch.Tensor]:
+        """``encoded`` (an architecture's FusionArchitecture.encode_window) with the pathways' share added
+        as ``freeze`` when there is one (:meth:`control_pathway_window`)."""
+        freeze = self.control_pathway_window(inputs)
+        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+
     def command_through_pathways(self, head_logits: torch.Tensor, inputs: FusionInputs, wrench_read: torch.Tensor,
                                  goal: dict[str, torch.Tensor], state: tuple[torch.Tensor, ...],
                                  freeze_input_term: Optional[torch.Tensor] = None

@@ -239,8 +239,7 @@ class NVSFActionPerception(ControlPathways, FusionArchitecture):
         """
         encoded = {'tokens': torch.stack([self.encoders.encode_window(name, inputs, ticks, inputs.mask[:, index])
                                           for index, name in enumerate(MODALITIES)], dim=1)}   # (T * B, M, D)
-        freeze = self.control_pathway_window(inputs)
-        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+        return self.with_control_pathway_window(encoded, inputs)
 
     def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
                 goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:

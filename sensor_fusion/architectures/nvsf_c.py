@@ -176,8 +176,7 @@ class NVSFCognitive(ControlPathways, FusionArchitecture):
         summaries = {name: self.encoders.encode_window(name, inputs, ticks, inputs.mask[:, modality_index(name)])
                      for name in SUMMARY_MODALITIES}
         encoded = {'sensors': self.embedded_sensor_tokens(inputs, summaries), **summaries}
-        freeze = self.control_pathway_window(inputs)
-        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+        return self.with_control_pathway_window(encoded, inputs)
 
     def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
                 goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:

@@ -186,8 +186,7 @@ class NVSFHybrid(ControlPathways, FusionArchitecture):
                                 for name in GLOBAL_MODALITIES], dim=1)              # (T * B, G, D)
         patches, patch_valid, _, _ = self.patch_tokens(inputs)                       # (T * B, N_max, D), (T * B, N_max)
         encoded = {'globals': globals_, 'patches': patches, 'patch_valid': patch_valid}
-        freeze = self.control_pathway_window(inputs)
-        return encoded if freeze is None else {**encoded, 'freeze': freeze}
+        return self.with_control_pathway_window(encoded, inputs)
 
     def forward(self, inputs: FusionInputs, state: State, encoded: Optional[dict[str, torch.Tensor]] = None,
                 goal_teacher: Optional[torch.Tensor] = None) -> PolicyOutput:
