@@ -48,6 +48,21 @@ def fitted_metadata(source: str | Path, key: str, record: dict) -> dict[str, str
     return {**kept, key: json.dumps(record)}
 
 
+def continued_metadata(earlier: dict[str, str], training: dict) -> dict[str, str]:
+    """Metadata for weights trained on from an init whose metadata is ``earlier``
+    (``sensor-fusion train --init``): its records of the steps that made it (e.g. ``pathways_graft``)
+    kept, and ``training_stages``, its stages with ``training`` (this run's settings) appended, so a
+    shipped file names its whole recipe, not only its last run. ``training`` itself is the last
+    stage, as for any run."""
+    if 'training_stages' in earlier:
+        stages = json.loads(earlier['training_stages'])
+    else:   # weights from one run (or none, e.g. a graft of untrained weights): its record, if any
+        stages = [json.loads(earlier['training'])] if 'training' in earlier else []
+    kept = {k: v for k, v in earlier.items()
+            if k not in ('format_version', 'architecture', 'config', 'training', 'training_stages')}
+    return {**kept, 'training': json.dumps(training), 'training_stages': json.dumps([*stages, training])}
+
+
 def read_metadata(path: str | Path) -> dict[str, str]:
     try:
         with safe_open(str(path), framework='pt') as f:

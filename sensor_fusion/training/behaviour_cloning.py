@@ -64,7 +64,7 @@ from ..preprocess import FusionInputs, Preprocessor, collate
 from ..sim.expert import PRESSING_N
 from ..sim.task import CONTROL_RATE_HZ, Outcome, TaskConfig, sample_episode
 from ..sim.world import CUBE_COLOURS, JOINTS
-from ..weights import load_matching_weights, save_weights
+from ..weights import continued_metadata, load_matching_weights, read_metadata, save_weights
 from .dataset import EpisodeSamples, bag_result, load_bag
 
 
@@ -698,7 +698,10 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     # (goal teacher forcing and tool pretraining need goal_weight > 0: TrainConfig checks that)
     if config.goal_weight > 0 and not has_goal_pathway:
         raise ValueError(f'goal_weight needs an architecture configured with goal_pathway: true; {architecture} is not')
+    init_metadata = None
     if init_weights is not None:
+        # Read now: an --out that holds the init would overwrite it with the first checkpoint.
+        init_metadata = read_metadata(init_weights)
         fresh = load_matching_weights(model, init_weights)   # the config may differ; shared tensors carry over
         if fresh and progress:
             print(f'{architecture}: from {init_weights}; initialised fresh: {", ".join(fresh)}', flush=True)
@@ -777,10 +780,10 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
                 # swung from 26 to 4 of 40 selection episodes with little change in their losses.
                 _save(deployed(), model_config,
                       checkpoints / f'{architecture}-{phase.replace(" ", "_")}_epoch_{epoch + 1}.safetensors',
-                      config, len(train_set) + len(val_set))
+                      config, len(train_set) + len(val_set), init_metadata)
         if checkpoints is not None:
             _save(deployed(), model_config, checkpoints / f'{architecture}-{phase.replace(" ", "_")}.safetensors',
-                  config, len(train_set) + len(val_set))
+                  config, len(train_set) + len(val_set), init_metadata)
 
     if config.camera_pretrain_epochs:
         # The goal pathway's locator is the head that names where each cube lies; else the probe's.
@@ -824,7 +827,7 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         result.weights = out_dir / f'{architecture}.safetensors'
-        _save(deployed(), model_config, result.weights, config, len(train_set) + len(val_set))
+        _save(deployed(), model_config, result.weights, config, len(train_set) + len(val_set), init_metadata)
         (out_dir / 'losses.json').write_text(json.dumps({'train': result.train_losses, 'val': result.val_losses,
                                                          'dagger_success': result.dagger_success}))
         if result.train_losses:     # a pretraining-only run has no epoch losses to draw
@@ -832,13 +835,18 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
     return result
 
 
-def _save(model, model_config, path: Path, config: TrainConfig, n_episodes: int) -> None:
-    """Weights with the deployment config (NVSF-A's gate mode as configured, not the cloning one)."""
+def _save(model, model_config, path: Path, config: TrainConfig, n_episodes: int,
+          init_metadata: Optional[dict[str, str]] = None) -> None:
+    """Weights with the deployment config (NVSF-A's gate mode as configured, not the cloning one);
+    trained on from weights with ``init_metadata``, they keep its records and stages."""
+    training = {**asdict(config), 'episodes': n_episodes}
+    metadata = (continued_metadata(init_metadata, training) if init_metadata is not None
+                else {'training': json.dumps(training)})
     mode = getattr(model, 'gate_mode', None)
     if mode is not None:
         model.gate_mode = model_config.gate_mode
     try:
-        save_weights(model, path, {'training': json.dumps({**asdict(config), 'episodes': n_episodes})})
+        save_weights(model, path, metadata)
     finally:
         if mode is not None:
             model.gate_mode = mode

@@ -280,7 +280,8 @@ def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_
 
 def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
     from sensor_fusion.paths import models_dir
-    from sensor_fusion.weights import _read_tensors
+    import json
+    from sensor_fusion.weights import _read_tensors, read_metadata
     shipped = models_dir() / 'nvsf_a.safetensors'
     config = dict(epochs=1, batch_episodes=2, val_fraction=0.34, window=8, learning_rate=1e-2)
     result = train('nvsf_a', bags, tmp_path, TrainConfig(**config, trainable=('head.',)), progress=False,
@@ -288,6 +289,13 @@ def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
     before, after = _read_tensors(shipped), _read_tensors(result.weights)
     changed = {name for name in before if not torch.equal(before[name], after[name])}
     assert changed and all(name.startswith('head.') for name in changed), sorted(changed)
+    # The file keeps the init's records and names its whole recipe: the init's stages, then this run.
+    earlier, meta = read_metadata(shipped), read_metadata(result.weights)
+    stages = json.loads(meta['training_stages'])
+    assert stages[-1] == json.loads(meta['training']) and stages[-1]['trainable'] == ['head.']
+    assert stages[:-1] == json.loads(earlier.get('training_stages', json.dumps([json.loads(earlier['training'])])))
+    assert all(meta[key] == earlier[key] for key in earlier
+               if key not in ('format_version', 'architecture', 'config', 'training', 'training_stages'))
     with pytest.raises(ValueError, match='names no parameter'):
         train('nvsf_a', bags, tmp_path / 'bad', TrainConfig(**config, trainable=('no_such_module.',)), progress=False)
 

@@ -194,6 +194,22 @@ def test_weights_from_a_further_fit_keep_the_sources_training_records(tmp_path):
     assert meta['architecture'] == 'nvsf_a'
 
 
+def test_weights_trained_on_from_an_init_keep_its_records_and_append_their_stage():
+    import json
+    from sensor_fusion.weights import continued_metadata
+    one_run = {'format_version': '1', 'architecture': 'nvsf_c', 'config': '{}', 'training': '{"epochs": 8}',
+               'pathways_graft': '{"tensors": 25}'}
+    once = continued_metadata(one_run, {'epochs': 0, 'dagger_rounds': 2})
+    assert json.loads(once['training']) == {'epochs': 0, 'dagger_rounds': 2}
+    assert json.loads(once['training_stages']) == [{'epochs': 8}, {'epochs': 0, 'dagger_rounds': 2}]
+    assert once['pathways_graft'] == '{"tensors": 25}'
+    assert not {'format_version', 'architecture', 'config'} & set(once)   # save_weights writes the model's own
+    twice = continued_metadata(once, {'epochs': 1})
+    assert [s['epochs'] for s in json.loads(twice['training_stages'])] == [8, 0, 1]
+    # An init with no training record (e.g. a graft onto untrained weights) starts the list.
+    assert json.loads(continued_metadata({'config': '{}'}, {'epochs': 2})['training_stages']) == [{'epochs': 2}]
+
+
 def test_modality_dropout_is_validated_and_drawn_per_episode():
     from sensor_fusion.observation import MODALITIES
     from sensor_fusion.training.behaviour_cloning import TrainConfig, _draw_dropout
