@@ -13,6 +13,8 @@ from safetensors.torch import save_file
 from .architectures import FusionArchitecture
 
 FORMAT_VERSION = '1'
+#: Metadata save_weights writes from the model itself; a file made from another never copies them.
+MODEL_OWN_METADATA = ('format_version', 'architecture', 'config')
 
 
 class WeightsError(ValueError):
@@ -44,7 +46,7 @@ def save_weights(model: FusionArchitecture, path: str | Path, extra_metadata: di
 def fitted_metadata(source: str | Path, key: str, record: dict) -> dict[str, str]:
     """Metadata for weights made from ``source`` by a further fit (tools/fit_freeze.py,
     tools/fit_reflex.py): the source's own training records, plus ``key``: ``record`` as JSON."""
-    kept = {k: v for k, v in read_metadata(source).items() if k not in ('format_version', 'architecture', 'config')}
+    kept = {k: v for k, v in read_metadata(source).items() if k not in MODEL_OWN_METADATA}
     return {**kept, key: json.dumps(record)}
 
 
@@ -58,8 +60,7 @@ def continued_metadata(earlier: dict[str, str], training: dict) -> dict[str, str
         stages = json.loads(earlier['training_stages'])
     else:   # weights from one run (or none, e.g. a graft of untrained weights): its record, if any
         stages = [json.loads(earlier['training'])] if 'training' in earlier else []
-    kept = {k: v for k, v in earlier.items()
-            if k not in ('format_version', 'architecture', 'config', 'training', 'training_stages')}
+    kept = {k: v for k, v in earlier.items() if k not in (*MODEL_OWN_METADATA, 'training', 'training_stages')}
     return {**kept, 'training': json.dumps(training), 'training_stages': json.dumps([*stages, training])}
 
 
