@@ -780,10 +780,11 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
                 # swung from 26 to 4 of 40 selection episodes with little change in their losses.
                 _save(deployed(), model_config,
                       checkpoints / f'{architecture}-{phase.replace(" ", "_")}_epoch_{epoch + 1}.safetensors',
-                      config, len(train_set) + len(val_set), init_metadata)
+                      config, len(train_set) + len(val_set), init_metadata,
+                      checkpoint=f'{phase}, epoch {epoch + 1} of {count}')
         if checkpoints is not None:
             _save(deployed(), model_config, checkpoints / f'{architecture}-{phase.replace(" ", "_")}.safetensors',
-                  config, len(train_set) + len(val_set), init_metadata)
+                  config, len(train_set) + len(val_set), init_metadata, checkpoint=f'end of {phase}')
 
     if config.camera_pretrain_epochs:
         # The goal pathway's locator is the head that names where each cube lies; else the probe's.
@@ -836,10 +837,15 @@ def train(architecture: str, bags: Sequence[Path], out_dir: Optional[Path] = Non
 
 
 def _save(model, model_config, path: Path, config: TrainConfig, n_episodes: int,
-          init_metadata: Optional[dict[str, str]] = None) -> None:
+          init_metadata: Optional[dict[str, str]] = None, checkpoint: Optional[str] = None) -> None:
     """Weights with the deployment config (NVSF-A's gate mode as configured, not the cloning one);
-    trained on from weights with ``init_metadata``, they keep its records and stages."""
+    trained on from weights with ``init_metadata``, they keep its records and stages. ``checkpoint``
+    names where in the run a checkpoint was taken (e.g. ``end of DAgger round 2``): the run's settings
+    say how far it went (3 rounds), so a checkpoint shipped from partway would otherwise claim the
+    whole run."""
     training = {**asdict(config), 'episodes': n_episodes}
+    if checkpoint is not None:
+        training['checkpoint'] = checkpoint
     metadata = (continued_metadata(init_metadata, training) if init_metadata is not None
                 else {'training': json.dumps(training)})
     mode = getattr(model, 'gate_mode', None)

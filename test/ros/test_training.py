@@ -41,6 +41,7 @@ def test_cloning_lowers_the_loss_and_the_weights_load(bags, tmp_path, architectu
     epochs = sorted((tmp_path / 'checkpoints').glob(f'{architecture}-cloning_epoch_*.safetensors'))
     assert [p.name for p in epochs] == [f'{architecture}-cloning_epoch_{n}.safetensors' for n in range(1, 6)]
     build_policy(architecture, 'cpu', epochs[0])
+    assert json.loads(read_metadata(epochs[1])['training'])['checkpoint'] == 'cloning, epoch 2 of 6'
     assert (tmp_path / 'checkpoints' / f'{architecture}-cloning.safetensors').is_file()
     if architecture == 'nvsf_a':
         assert policy.model.gate_mode == 'threshold'                    # saved in its deployment mode
@@ -173,7 +174,12 @@ def test_dagger_labels_the_policys_own_episodes_with_the_expert(bags, tmp_path):
                                                          dagger_max_seconds=0.6, target_probe_weight=0.01),
                    progress=False)
     assert len(result.train_losses) == 2 and len(result.dagger_success) == 1      # cloning epoch + DAgger epoch
-    assert (tmp_path / 'checkpoints' / 'nvsf_a-DAgger_round_1.safetensors').is_file()
+    # A checkpoint says where in the run it was taken; the run's final weights say nothing of the kind.
+    checkpoint = json.loads(read_metadata(tmp_path / 'checkpoints' / 'nvsf_a-DAgger_round_1.safetensors')['training'])
+    assert checkpoint['checkpoint'] == 'end of DAgger round 1' and checkpoint['dagger_rounds'] == 1
+    cloning = json.loads(read_metadata(tmp_path / 'checkpoints' / 'nvsf_a-cloning.safetensors')['training'])
+    assert cloning['checkpoint'] == 'end of cloning' and cloning['episodes'] == 3      # before the DAgger episode
+    assert 'checkpoint' not in json.loads(read_metadata(result.weights)['training'])
     build_policy('nvsf_a', 'cpu', result.weights)          # the target probe is the trainer's, not saved with it
 
 
