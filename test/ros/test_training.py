@@ -286,8 +286,7 @@ def test_a_dagger_bag_holds_the_policys_observations_and_the_experts_labels(tmp_
 
 def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
     from sensor_fusion.paths import models_dir
-    import json
-    from sensor_fusion.weights import _read_tensors, read_metadata
+    from sensor_fusion.weights import MODEL_OWN_METADATA, _read_tensors
     shipped = models_dir() / 'nvsf_a.safetensors'
     config = dict(epochs=1, batch_episodes=2, val_fraction=0.34, window=8, learning_rate=1e-2)
     result = train('nvsf_a', bags, tmp_path, TrainConfig(**config, trainable=('head.',)), progress=False,
@@ -301,7 +300,7 @@ def test_trainable_prefixes_train_one_part_and_freeze_the_rest(bags, tmp_path):
     assert stages[-1] == json.loads(meta['training']) and stages[-1]['trainable'] == ['head.']
     assert stages[:-1] == json.loads(earlier.get('training_stages', json.dumps([json.loads(earlier['training'])])))
     assert all(meta[key] == earlier[key] for key in earlier
-               if key not in ('format_version', 'architecture', 'config', 'training', 'training_stages'))
+               if key not in (*MODEL_OWN_METADATA, 'training', 'training_stages'))
     with pytest.raises(ValueError, match='names no parameter'):
         train('nvsf_a', bags, tmp_path / 'bad', TrainConfig(**config, trainable=('no_such_module.',)), progress=False)
 
